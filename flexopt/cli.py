@@ -1,0 +1,96 @@
+"""The ``flexopt`` command line.
+
+Every error a user can cause ends in a clear message and exit code 2; an
+unexpected failure ends in a short "internal error" note and exit code 3 —
+never a traceback (set FLEXOPT_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from typing import Sequence
+
+from flexopt import __version__
+from flexopt.errors import FlexoptError
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flexopt",
+        description="How much flexibility can the DERs behind a primary substation really sell at the TSO/DSO "
+                    "interface, at what price, and where does the distribution grid block it?",
+    )
+    parser.add_argument("--version", action="version", version=f"flexopt {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = commands.add_parser("check", help="parse and validate scenario files; print a summary or the problems")
+    check.add_argument("files", nargs="+", metavar="FILE", help="scenario files (.flex)")
+    check.add_argument("--quiet", "-q", action="store_true", help="print only problems")
+    check.add_argument("--timing", action="store_true", help="print how long parsing and validation took")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        if args.command == "check":
+            return _check(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except FlexoptError as err:
+        print(err.format(), file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception:  # noqa: BLE001 - the last line of defence: never a traceback for a user
+        if os.environ.get("FLEXOPT_DEBUG"):
+            traceback.print_exc()
+        kind, value, _ = sys.exc_info()
+        print(f"flexopt: internal error ({kind.__name__}: {value}). This is a bug in flexopt, not in your input; "
+              "please report it with the scenario file. Set FLEXOPT_DEBUG=1 for details.", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USER_ERROR
+
+
+def _check(args: argparse.Namespace) -> int:
+    from flexopt.summary import format_summary
+    from flexopt.validate import load_scenario
+
+    status = EXIT_OK
+    for index, file in enumerate(args.files):
+        started = time.perf_counter()
+        try:
+            scenario, warnings = load_scenario(file)
+        except FlexoptError as err:
+            print(err.format(), file=sys.stderr)
+            n = len(err.errors)
+            print(f"{file}: {n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
+            status = EXIT_USER_ERROR
+            continue
+        elapsed = time.perf_counter() - started
+        for warning in warnings:
+            print(warning.format(), file=sys.stderr)
+        if not args.quiet:
+            if index:
+                print()
+            print(format_summary(scenario, file))
+        elif not warnings:
+            print(f"{file}: OK")
+        if args.timing:
+            print(f"{file}: checked in {elapsed * 1000:.0f} ms", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Human summary of a validated scenario, printed by ``flexopt check``."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from flexopt.expressions import render
+from flexopt.model import Case, Offer, Scenario
+
+
+def _offer_text(offer: Offer | None) -> tuple[str, str]:
+    if offer is None:
+        return "-", "-"
+    sign = "-" if offer.direction == "down" else "+"
+    quantity = f"{sign}{offer.quantity * 100:g} %" if offer.quantity_unit == "fraction" else f"{sign}{offer.quantity:g} MW"
+    return quantity, render(offer.price)
+
+
+def feeders_table(scenario: Scenario) -> pd.DataFrame:
+    rows = []
+    for f in scenario.feeders:
+        source = {"synthetic": "synthetic", "file": f"file {f.path.name if f.path else ''}",
+                  "pandapower": f"pandapower {f.builder}"}[f.source]
+        rows.append({
+            "feeder": f.name,
+            "ambit": f.ambit or "-",
+            "source": source,
+            "length_km": f.length_km,
+            "sections": f.sections,
+            "conductor": f.conductor or "-",
+            "demand_gwh_per_y": (f.demand_mwh_per_year or 0.0) / 1000.0,
+            "mix": " ".join(f"{s.customer_class} {s.share * 100:g}%" for s in f.mix) or "-",
+        })
+    return pd.DataFrame(rows).set_index("feeder")
+
+
+def der_capacity_table(case: Case, feeders: list[str]) -> pd.DataFrame:
+    """Rated MW of DERs by kind (rows) and feeder (columns), with totals."""
+    frame = pd.DataFrame([{"kind": d.kind, "feeder": d.feeder, "mw": d.rated_mw} for d in case.ders],
+                         columns=["kind", "feeder", "mw"])
+    table = frame.pivot_table(index="kind", columns="feeder", values="mw", aggfunc="sum", fill_value=0.0)
+    table = table.reindex(columns=feeders, fill_value=0.0)
+    table["total"] = table.sum(axis=1)
+    if len(table):
+        table.loc["total"] = table.sum(axis=0)
+    return table
+
+
+def bid_rules_table(case: Case) -> pd.DataFrame:
+    rows = []
+    for rule in case.bid_rules:
+        down = _offer_text(rule.down if isinstance(rule.down, Offer) else None)
+        up = _offer_text(rule.up if isinstance(rule.up, Offer) else None)
+        rows.append({
+            "applies to": rule.selector.label(),
+            "participation": f"{(rule.participation if rule.participation is not None else 1.0) * 100:g} %",
+            "down quantity": down[0],
+            "down price (EUR/MWh)": down[1],
+            "up quantity": up[0],
+            "up price (EUR/MWh)": up[1],
+        })
+    return pd.DataFrame(rows, columns=["applies to", "participation", "down quantity", "down price (EUR/MWh)",
+                                       "up quantity", "up price (EUR/MWh)"])
+
+
+def reactive_text(case: Case) -> str:
+    r = case.reactive
+    if r.mode == "paid":
+        return f"paid at {render(r.price)} (EUR/Mvarh)"
+    if r.mode == "free":
+        return "provided free of charge"
+    return "unavailable (no reactive support from DG)"
+
+
+def format_summary(scenario: Scenario, file_label: str) -> str:
+    """The text ``flexopt check`` prints for a valid scenario."""
+    out = []
+    cal = scenario.calendar
+    title = f" — {scenario.title}" if scenario.title else ""
+    out.append(f"{file_label}: OK  scenario '{scenario.name}'{title}")
+    holidays = f", public holidays of {cal.holiday_country}" if cal.holiday_country else ""
+    out.append(f"calendar: {len(cal.seasons)} seasons x {len(cal.day_types)} day types x {cal.steps_per_day} steps "
+               f"= {cal.n_intervals} intervals, {cal.days_per_year} days (year {cal.year}{holidays})")
+    t = scenario.substation.transformer
+    out.append(f"substation {scenario.substation.name}: {t.rated_mva:g} MVA {t.hv_kv:g}/{t.lv_kv:g} kV, "
+               f"vk {t.vk_percent:g} %, busbar {scenario.substation.busbar_pu:g} pu")
+    out.append("")
+    out.append("feeders:")
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
+        out.append(_indent(feeders_table(scenario).to_string(na_rep="-", float_format=lambda v: f"{v:g}")))
+        for case in scenario.cases:
+            out.append("")
+            extends = f" (extends {case.extends})" if case.extends else ""
+            title = f" \"{case.title}\"" if case.title else ""
+            out.append(f"case {case.name}{title}{extends}")
+            lim = case.limits
+            out.append(f"  limits: voltage {lim.v_min_pu:g} .. {lim.v_max_pu:g} pu, line loading "
+                       f"{lim.line_loading_percent:g} %, transformer loading {lim.transformer_loading_percent:g} %")
+            out.append(f"  reactive support: {reactive_text(case)}")
+            st = case.study
+            out.append(f"  study: {st.bid_points_per_direction} bid points per direction, {st.activation} activation, "
+                       f"remedies: {', '.join(st.remedies) or 'none'}")
+            out.append("  DER rated power (MW) by kind and feeder:")
+            table = der_capacity_table(case, [f.name for f in scenario.feeders])
+            out.append(_indent(table.to_string(float_format=lambda v: f"{v:g}") if len(table) else "(no DERs)", 4))
+            out.append("  bid rules:")
+            rules = bid_rules_table(case)
+            out.append(_indent(rules.to_string(index=False) if len(rules) else "(no bid rules)", 4))
+    return "\n".join(out)
+
+
+def _indent(text: str, n: int = 2) -> str:
+    return "\n".join(" " * n + line for line in text.splitlines())

@@ -1,0 +1,800 @@
+"""Parse stage: scenario text -> syntax tree of frozen dataclasses with source spans.
+
+The lark grammar (``grammar/flexopt.lark``) defines the syntax; this module turns
+lark's parse tree into typed nodes that keep every value as written (number and
+unit) and where it was written. Meaning, units and references are checked later
+by :mod:`flexopt.validate`. Syntax errors become one :class:`FlexoptError` with
+the place, what was expected and a hint.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Union
+
+import lark
+from lark import Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from flexopt import expressions as ex
+from flexopt.errors import FlexoptError, Problem, Span, did_you_mean
+
+#: Largest scenario file accepted; scenarios are a few kB, this guards against mistakes.
+MAX_SCENARIO_BYTES = 4 * 1024 * 1024
+#: Deepest nesting of parentheses in a price expression.
+MAX_EXPRESSION_DEPTH = 50
+
+
+# ---------------------------------------------------------------------------
+# Syntax tree nodes
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Word:
+    """An identifier, keyword or quoted string as written (quotes removed)."""
+
+    text: str
+    span: Span
+    quoted: bool = False
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A number with its unit as written (``None`` when no unit was given)."""
+
+    value: float
+    unit: str | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A ``keyword value`` line inside a block; ``value`` depends on the keyword."""
+
+    key: str
+    value: object
+    span: Span
+
+
+@dataclass(frozen=True)
+class Header:
+    name: Word
+    title: str | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class CalendarBlock:
+    settings: tuple[Setting, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class SeasonDecl:
+    name: Word
+    months: tuple[Word, ...]
+
+
+@dataclass(frozen=True)
+class DaysDecl:
+    season: Word
+    counts: tuple[tuple[Word, Quantity], ...]
+
+
+@dataclass(frozen=True)
+class ProfileDecl:
+    name: Word
+    source: str  # "csv" or "generated"
+    path: Word | None
+    column: Word | None
+    generator: Word | None
+    params: tuple[tuple[Word, Union[Quantity, Word]], ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class PriceDecl:
+    name: Word
+    path: Word | None
+    column: Word | None
+    unit: Word | None
+    expr: ex.Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class TransformerDecl:
+    rating: Quantity
+    hv: Quantity
+    lv: Quantity
+    options: tuple[Setting, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class SubstationBlock:
+    name: Word
+    settings: tuple[Setting, ...]  # "transformer" (TransformerDecl), "busbar" (Quantity)
+    span: Span
+
+
+@dataclass(frozen=True)
+class LimitsBlock:
+    settings: tuple[Setting, ...]  # "voltage" (low, high), "loading"/"line loading"/"transformer loading"
+    span: Span
+
+
+@dataclass(frozen=True)
+class ConductorDecl:
+    name: Word
+    params: tuple[tuple[Word, Quantity], ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class FeederDecl:
+    name: Word
+    ambit: Word | None
+    source: str  # "synthetic", "file" or "pandapower"
+    reference: Word | None  # file path or builder name
+    settings: tuple[Setting, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Point:
+    """A position along a feeder: start/middle/end or a quantity (% of length or km)."""
+
+    word: str | None
+    quantity: Quantity | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class LocationDecl:
+    feeder: Word
+    kind: str  # "point", "along" or "bus"
+    start: Point | None
+    end: Point | None
+    bus: Word | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class CapabilityDecl:
+    kind: str  # semicircle, limited, rectangular, triangular, synchronous, none
+    pf: float | None
+    injecting_pf: float | None
+    absorbing_pf: float | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class DerDecl:
+    name: Word
+    kind: Word
+    customer_class: Word | None
+    rated: Quantity
+    storage_energy: Quantity | None
+    location: LocationDecl
+    settings: tuple[Setting, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Selector:
+    words: tuple[Word, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class OfferDecl:
+    direction: str  # "down" or "up"
+    quantity: Quantity | None  # None for "none"
+    price: ex.Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class BidRuleDecl:
+    selectors: tuple[Selector, ...]
+    participation: tuple[Quantity, ...]
+    offers: tuple[OfferDecl, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class BidsBlock:
+    rules: tuple[BidRuleDecl, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ReactiveDecl:
+    mode: str  # "paid", "free" or "unavailable"
+    expr: ex.Expr | None
+    per_unit: Word | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class ReactiveBlock:
+    items: tuple[ReactiveDecl, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class StudyBlock:
+    settings: tuple[Setting, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class CaseDecl:
+    name: Word
+    title: str | None
+    extends: Word | None
+    statements: tuple[object, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ScenarioSyntax:
+    """A whole parsed file: its header and statements in order."""
+
+    file: str
+    text: str
+    header: Header
+    statements: tuple[object, ...]
+
+
+# ---------------------------------------------------------------------------
+# Grammar loading
+# ---------------------------------------------------------------------------
+
+
+def grammar_text() -> str:
+    """The grammar, from the installed package (wheel) or from the source tree."""
+    packaged = resources.files("flexopt").joinpath("grammar", "flexopt.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    source_tree = Path(__file__).resolve().parent.parent / "grammar" / "flexopt.lark"
+    if source_tree.is_file():
+        return source_tree.read_text(encoding="utf-8")
+    raise FlexoptError([Problem("the flexopt grammar file is missing from this installation",
+                                hint="reinstall flexopt: pip install --force-reinstall flexopt")])
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> lark.Lark:
+    """The LALR parser, built once per process."""
+    return lark.Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+# ---------------------------------------------------------------------------
+# Tree -> nodes
+# ---------------------------------------------------------------------------
+
+
+def _unquote(token: Token) -> str:
+    return str(token)[1:-1]
+
+
+class _ToSyntax(Transformer):
+    """Builds the syntax nodes bottom-up; rules not listed keep lark's Tree."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__(visit_tokens=False)
+        self.file = file
+
+    # -- helpers --
+    def span_of(self, meta_or_token) -> Span:
+        line = getattr(meta_or_token, "line", None) or 1
+        column = getattr(meta_or_token, "column", None) or 1
+        return Span(self.file, line, column, getattr(meta_or_token, "end_line", None), getattr(meta_or_token, "end_column", None))
+
+    def word(self, token: Token) -> Word:
+        if token.type == "STRING":
+            return Word(_unquote(token), self.span_of(token), quoted=True)
+        return Word(str(token), self.span_of(token))
+
+    # -- header and calendar --
+    @v_args(meta=True)
+    def header(self, meta, children):
+        title = _unquote(children[1]) if len(children) > 1 else None
+        return Header(self.word(children[0]), title, self.span_of(meta))
+
+    @v_args(meta=True)
+    def calendar(self, meta, children):
+        return CalendarBlock(tuple(children), self.span_of(meta))
+
+    @v_args(meta=True)
+    def year(self, meta, children):
+        return Setting("year", self.quantity_of(children[0]), self.span_of(meta))
+
+    @v_args(meta=True)
+    def holidays(self, meta, children):
+        return Setting("holidays", self.word(children[0]), self.span_of(meta))
+
+    @v_args(meta=True)
+    def season(self, meta, children):
+        return Setting("season", SeasonDecl(self.word(children[0]), tuple(self.word(t) for t in children[1:])), self.span_of(meta))
+
+    @v_args(meta=True)
+    def days(self, meta, children):
+        return Setting("days", DaysDecl(self.word(children[0]), tuple(children[1:])), self.span_of(meta))
+
+    def day_count(self, children):
+        return (self.word(children[0]), self.quantity_of(children[1]))
+
+    @v_args(meta=True)
+    def hours(self, meta, children):
+        return Setting("hours", self.quantity_of(children[0]), self.span_of(meta))
+
+    def quantity_of(self, number_token: Token, unit: Token | None = None) -> Quantity:
+        span = self.span_of(number_token)
+        if unit is not None:
+            span = Span(self.file, span.line, span.column, unit.end_line, unit.end_column)
+        return Quantity(float(number_token), str(unit) if unit is not None else None, span)
+
+    # -- profiles and prices --
+    @v_args(meta=True)
+    def profile_csv(self, meta, children):
+        name, path, column = children
+        return ProfileDecl(self.word(name), "csv", self.word(path), self.word(column), None, (), self.span_of(meta))
+
+    @v_args(meta=True)
+    def profile_generated(self, meta, children):
+        name, generator, *params = children
+        return ProfileDecl(self.word(name), "generated", None, None, self.word(generator), tuple(params), self.span_of(meta))
+
+    def param(self, children):
+        key, value = children
+        if isinstance(value, Token):
+            value = self.word(value)
+        return (self.word(key), value)
+
+    @v_args(meta=True)
+    def price_csv(self, meta, children):
+        name, path, column, unit = children
+        return PriceDecl(self.word(name), self.word(path), self.word(column), self.word(unit), None, self.span_of(meta))
+
+    @v_args(meta=True)
+    def price_expr(self, meta, children):
+        name, expr = children
+        return PriceDecl(self.word(name), None, None, None, expr, self.span_of(meta))
+
+    # -- substation, limits, conductors --
+    @v_args(meta=True)
+    def substation(self, meta, children):
+        return SubstationBlock(self.word(children[0]), tuple(children[1:]), self.span_of(meta))
+
+    @v_args(meta=True)
+    def transformer(self, meta, children):
+        rating, hv_token, lv, *options = children
+        decl = TransformerDecl(rating, self.quantity_of(hv_token), lv, tuple(options), self.span_of(meta))
+        return Setting("transformer", decl, self.span_of(meta))
+
+    def _single(key):  # noqa: N805 - helper building simple "keyword quantity" rules
+        @v_args(meta=True)
+        def rule(self, meta, children):
+            value = children[-1]
+            if isinstance(value, Token):
+                value = self.word(value) if value.type in ("STRING", "NAME") else self.quantity_of(value)
+            return Setting(key, value, self.span_of(meta))
+
+        return rule
+
+    short_circuit_voltage = _single("short circuit voltage")
+    copper_losses = _single("copper losses")
+    iron_losses = _single("iron losses")
+    no_load_current = _single("no load current")
+    busbar = _single("busbar")
+    length = _single("length")
+    sections = _single("sections")
+    laterals = _single("laterals")
+    conductor = _single("conductor")
+    demand = _single("demand")
+    load_power_factor = _single("power factor")
+    energy = _single("energy")
+    apparent_power = _single("apparent power")
+    der_profile = _single("profile")
+    participation = _single("participation")
+    bid_points = _single("bid points")
+
+    @v_args(meta=True)
+    def limits(self, meta, children):
+        return LimitsBlock(tuple(children), self.span_of(meta))
+
+    @v_args(meta=True)
+    def voltage_band(self, meta, children):
+        return Setting("voltage", (children[0], children[1]), self.span_of(meta))
+
+    @v_args(meta=True)
+    def loading_limit(self, meta, children):
+        scope = str(children[0].children[0]) if len(children) > 1 else None
+        key = f"{scope} loading" if scope else "loading"
+        return Setting(key, children[-1], self.span_of(meta))
+
+    @v_args(meta=True)
+    def conductor_type(self, meta, children):
+        return ConductorDecl(self.word(children[0]), tuple(children[1:]), self.span_of(meta))
+
+    def conductor_param(self, children):
+        return (self.word(children[0]), children[1])
+
+    # -- quantities --
+    @v_args(meta=True)
+    def quantity(self, meta, children):
+        sign = 1.0
+        if children and isinstance(children[0], lark.Tree):
+            sign = -1.0 if str(children[0].children[0]) == "-" else 1.0
+            children = children[1:]
+        number = children[0]
+        unit = children[1] if len(children) > 1 else None
+        return Quantity(sign * float(number), str(unit) if unit is not None else None, self.span_of(meta))
+
+    # -- feeders --
+    @v_args(meta=True)
+    def feeder_synthetic(self, meta, children):
+        name, ambit, *settings = children
+        return FeederDecl(self.word(name), ambit, "synthetic", None, tuple(settings), self.span_of(meta))
+
+    def _imported(source):  # noqa: N805
+        @v_args(meta=True)
+        def rule(self, meta, children):
+            name, *rest = children
+            ambit = rest.pop(0) if rest and isinstance(rest[0], Word) and not rest[0].quoted else None
+            reference = self.word(rest.pop(0))
+            return FeederDecl(self.word(name), ambit, source, reference, tuple(rest), self.span_of(meta))
+
+        return rule
+
+    feeder_file = _imported("file")
+    feeder_builder = _imported("pandapower")
+
+    def ambit(self, children):
+        return self.word(children[0])
+
+    @v_args(meta=True)
+    def mix(self, meta, children):
+        return Setting("mix", tuple(children), self.span_of(meta))
+
+    def share(self, children):
+        return (self.word(children[0]), children[1])
+
+    # -- DERs --
+    @v_args(meta=True)
+    def der(self, meta, children):
+        name, kind = children[0], children[1]
+        rest = list(children[2:])
+        customer_class = self.word(rest.pop(0)) if isinstance(rest[0], Token) else None
+        rated = rest.pop(0)
+        storage_energy = rest.pop(0) if isinstance(rest[0], Quantity) else None
+        location = rest.pop(0)
+        return DerDecl(self.word(name), self.word(kind), customer_class, rated, storage_energy, location,
+                       tuple(rest), self.span_of(meta))
+
+    @v_args(meta=True)
+    def at_point(self, meta, children):
+        return LocationDecl(self.word(children[0]), "point", children[1], None, None, self.span_of(meta))
+
+    @v_args(meta=True)
+    def along(self, meta, children):
+        return LocationDecl(self.word(children[0]), "along", children[1], children[2], None, self.span_of(meta))
+
+    @v_args(meta=True)
+    def at_bus(self, meta, children):
+        return LocationDecl(self.word(children[0]), "bus", None, None, self.word(children[1]), self.span_of(meta))
+
+    @v_args(meta=True)
+    def point(self, meta, children):
+        child = children[0]
+        if isinstance(child, Quantity):
+            return Point(None, child, self.span_of(meta))
+        return Point(str(child.children[0]), None, self.span_of(meta))
+
+    def _capability(kind):  # noqa: N805
+        @v_args(meta=True)
+        def rule(self, meta, children):
+            pf = injecting = absorbing = None
+            for child in children:
+                if isinstance(child, Token):
+                    pf = float(child)
+                elif child.data == "injecting_pf":
+                    injecting = float(child.children[0])
+                elif child.data == "absorbing_pf":
+                    absorbing = float(child.children[0])
+            return Setting("capability", CapabilityDecl(kind, pf, injecting, absorbing, self.span_of(meta)), self.span_of(meta))
+
+        return rule
+
+    cap_semicircle = _capability("semicircle")
+    cap_limited = _capability("limited")
+    cap_rectangular = _capability("rectangular")
+    cap_triangular = _capability("triangular")
+    cap_synchronous = _capability("synchronous")
+    cap_none = _capability("none")
+
+    @v_args(meta=True)
+    def operating_power_factor(self, meta, children):
+        direction = str(children[1].children[0]) if len(children) > 1 else None
+        return Setting("power factor", (float(children[0]), direction), self.span_of(meta))
+
+    # -- bids --
+    @v_args(meta=True)
+    def bids(self, meta, children):
+        return BidsBlock(tuple(children), self.span_of(meta))
+
+    @v_args(meta=True)
+    def bid_rule(self, meta, children):
+        selectors = tuple(c for c in children if isinstance(c, Selector))
+        participation = tuple(c.value for c in children if isinstance(c, Setting))
+        offers = tuple(c for c in children if isinstance(c, OfferDecl))
+        return BidRuleDecl(selectors, participation, offers, self.span_of(meta))
+
+    @v_args(meta=True)
+    def selector(self, meta, children):
+        return Selector(tuple(self.word(t) for t in children), self.span_of(meta))
+
+    def _offer(direction, none=False):  # noqa: N805
+        @v_args(meta=True)
+        def rule(self, meta, children):
+            if none:
+                return OfferDecl(direction, None, None, self.span_of(meta))
+            return OfferDecl(direction, children[0], children[1], self.span_of(meta))
+
+        return rule
+
+    down = _offer("down")
+    up = _offer("up")
+    down_none = _offer("down", none=True)
+    up_none = _offer("up", none=True)
+
+    # -- reactive, study --
+    @v_args(meta=True)
+    def reactive(self, meta, children):
+        return ReactiveBlock(tuple(children), self.span_of(meta))
+
+    @v_args(meta=True)
+    def q_paid(self, meta, children):
+        per = self.word(children[1]) if len(children) > 1 else None
+        return ReactiveDecl("paid", children[0], per, self.span_of(meta))
+
+    @v_args(meta=True)
+    def q_free(self, meta, children):
+        return ReactiveDecl("free", None, None, self.span_of(meta))
+
+    @v_args(meta=True)
+    def q_unavailable(self, meta, children):
+        return ReactiveDecl("unavailable", None, None, self.span_of(meta))
+
+    @v_args(meta=True)
+    def study(self, meta, children):
+        return StudyBlock(tuple(children), self.span_of(meta))
+
+    @v_args(meta=True)
+    def activation(self, meta, children):
+        words = [str(t) for t in children[1:]]
+        return Setting("activation", Word(" ".join(words), self.span_of(children[1])), self.span_of(meta))
+
+    @v_args(meta=True)
+    def remedies(self, meta, children):
+        return Setting("remedies", tuple(self.word(t) for t in children), self.span_of(meta))
+
+    # -- cases --
+    @v_args(meta=True)
+    def case(self, meta, children):
+        name = self.word(children[0])
+        rest = list(children[1:])
+        title = _unquote(rest.pop(0)) if rest and isinstance(rest[0], Token) and rest[0].type == "STRING" else None
+        extends = self.word(rest.pop(0)) if rest and isinstance(rest[0], Token) and rest[0].type == "NAME" else None
+        return CaseDecl(name, title, extends, tuple(rest), self.span_of(meta))
+
+    # -- expressions --
+    @v_args(meta=True)
+    def number(self, meta, children):  # noqa: F811 - grammar alias "number" for expression constants
+        unit = str(children[1]) if len(children) > 1 else None
+        return ex.Number(float(children[0]), unit if unit is not None else ex.DIMENSIONLESS, self.span_of(meta))
+
+    @v_args(meta=True)
+    def ref(self, meta, children):
+        return ex.PriceRef(str(children[0]), self.span_of(meta))
+
+    def _binary(op):  # noqa: N805
+        @v_args(meta=True)
+        def rule(self, meta, children):
+            return ex.BinaryOp(op, children[0], children[1], self.span_of(meta))
+
+        return rule
+
+    add = _binary("+")
+    sub = _binary("-")
+    mul = _binary("*")
+    div = _binary("/")
+
+    @v_args(meta=True)
+    def neg(self, meta, children):
+        return ex.Negate(children[0], self.span_of(meta))
+
+    def unary(self, children):  # "+" unary
+        return children[0]
+
+    @v_args(meta=True)
+    def min(self, meta, children):
+        return ex.Call("min", tuple(children), self.span_of(meta))
+
+    @v_args(meta=True)
+    def max(self, meta, children):
+        return ex.Call("max", tuple(children), self.span_of(meta))
+
+    def start(self, children):
+        return children
+
+
+# ---------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------
+
+
+def decode(data: bytes, file: str) -> str:
+    """Scenario bytes -> text, refusing binary, oversized and non-UTF-8 input with a clear message."""
+    if len(data) > MAX_SCENARIO_BYTES:
+        raise FlexoptError([Problem(f"the file is {len(data) / 1e6:.1f} MB; a scenario may be at most "
+                                    f"{MAX_SCENARIO_BYTES // (1024 * 1024)} MB", Span(file, 1, 1),
+                                    "is this really a scenario file? Put large data in CSV files it refers to")])
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise FlexoptError([Problem("the file holds binary data (a NUL byte), not scenario text", Span(file, line, 1),
+                                    "scenario files are plain UTF-8 text")])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = data[: err.start]
+        line = before.count(b"\n") + 1
+        column = err.start - (before.rfind(b"\n") + 1) + 1
+        raise FlexoptError([Problem(f"the file is not valid UTF-8 (byte 0x{data[err.start]:02x})", Span(file, line, column),
+                                    "save the scenario as UTF-8 text")]) from None
+    return text.removeprefix("\ufeff")
+
+
+def parse_text(text: str, file: str = "<scenario>") -> ScenarioSyntax:
+    """Parse scenario text into a syntax tree; raises FlexoptError on a syntax error."""
+    lines = text.splitlines()
+    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in lines):
+        raise FlexoptError([Problem("the scenario is empty", Span(file, 1, 1),
+                                    'a scenario starts with: scenario "name"')], {file: lines})
+    _check_nesting(text, file, lines)
+    try:
+        tree = parser().parse(text)
+    except UnexpectedInput as err:
+        raise FlexoptError([_syntax_problem(err, text, file)], {file: lines}) from None
+    try:
+        children = _ToSyntax(file).transform(tree)
+    except VisitError as err:  # a transformer bug, never the user's fault: surface it plainly
+        raise err.orig_exc from None
+    header, *statements = children
+    return ScenarioSyntax(file, text, header, tuple(statements))
+
+
+def _check_nesting(text: str, file: str, lines: list[str]) -> None:
+    """Refuse absurdly deep parentheses before they exhaust the recursion of the tree walk."""
+    depth = 0
+    line = 1
+    col = 0
+    for ch in text:
+        col += 1
+        if ch == "\n":
+            line += 1
+            col = 0
+        elif ch == "(":
+            depth += 1
+            if depth > MAX_EXPRESSION_DEPTH:
+                raise FlexoptError([Problem(f"parentheses nested more than {MAX_EXPRESSION_DEPTH} deep",
+                                            Span(file, line, col), "simplify the price expression")], {file: lines})
+        elif ch == ")":
+            depth = max(0, depth - 1)
+    # long chains of operators also deepen the tree: bound the tokens of one expression line
+    for number, content in enumerate(lines, start=1):
+        operators = sum(content.count(op) for op in "+-*/")
+        if operators > 200:
+            raise FlexoptError([Problem("this line holds more than 200 operators", Span(file, number, 1),
+                                        "split the price into named prices: price p1 ...")], {file: lines})
+
+
+# Human descriptions of terminals for "expected ..." messages.
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "STRING": 'a quoted text ("...")',
+    "UNIT": "a unit",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "COMMA": "','",
+    "SLASH": "'/'",
+    "STAR": "'*'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "$END": "the end of the file",
+}
+
+_UNIT_FAMILIES = {
+    "power": ["kW", "MW", "GW"],
+    "energy per year": ["MWh/y", "GWh/y"],
+    "length": ["m", "km"],
+    "price": ["EUR/MWh", "EUR/kWh", "EUR/Mvarh"],
+}
+
+
+def _expected_words(err: UnexpectedToken | UnexpectedCharacters | UnexpectedEOF) -> list[str]:
+    expected = getattr(err, "expected", None) or getattr(err, "allowed", None) or set()
+    words = []
+    terminals = {t.name: t for t in parser().terminals}
+    for name in sorted(expected):
+        if name in _TERMINAL_WORDS:
+            words.append(_TERMINAL_WORDS[name])
+            continue
+        term = terminals.get(name)
+        if term is not None and term.pattern.type == "str":
+            words.append(f"'{term.pattern.value}'")
+        else:
+            words.append(name.lower())
+    return sorted(set(words), key=lambda w: (not w.startswith("'"), w))
+
+
+def _syntax_problem(err: UnexpectedInput, text: str, file: str) -> Problem:
+    expected = _expected_words(err)
+    keywords = [w.strip("'") for w in expected if w.startswith("'") and w.strip("'").isidentifier()]
+    if isinstance(err, UnexpectedToken) and err.token.type == "$END":
+        lines = text.splitlines() or [""]
+        span = Span(file, len(lines), len(lines[-1]) + 1)
+        message = "the file ends too early"
+        hint = "expected " + _or_list(expected) + (" — is a '}' missing?" if "'}'" in expected else "")
+        return Problem(message, span, hint)
+    if isinstance(err, UnexpectedToken):
+        token = err.token
+        shown = str(token)
+        span = Span(file, token.line, token.column, token.end_line, token.end_column)
+        message = f"unexpected '{shown}'"
+        hint = None
+        if token.type == "NAME" and keywords:
+            hint = did_you_mean(shown, keywords)
+        if hint is None and token.type == "NAME" and "a unit" in expected:
+            hint = f"'{shown}' is not a unit flexopt knows; " + _unit_hint()
+        if hint is None and token.type in ("NAME",) and "a name" in expected and shown in _reserved_words():
+            hint = f"'{shown}' is a keyword of the language; choose another name"
+        expected_text = "expected " + _or_list(expected)
+        return Problem(message, span, f"{expected_text}" + (f"; {hint}" if hint else ""))
+    # UnexpectedCharacters: a character no token starts with
+    line, column = err.line, err.column
+    char = text[err.pos_in_stream] if 0 <= err.pos_in_stream < len(text) else "?"
+    span = Span(file, line, column, line, column + 1)
+    hint = "expected " + _or_list(expected) if expected else None
+    if char == "'":
+        hint = 'write texts in double quotes: "..."'
+    return Problem(f"unexpected character {char!r}", span, hint)
+
+
+def _or_list(words: list[str]) -> str:
+    if len(words) > 10:
+        words = words[:10] + ["..."]
+    if len(words) <= 1:
+        return "".join(words) or "something else"
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _unit_hint() -> str:
+    return "; ".join(f"{family}: {', '.join(units)}" for family, units in _UNIT_FAMILIES.items())
+
+
+@functools.lru_cache(maxsize=1)
+def _reserved_words() -> frozenset[str]:
+    return frozenset(
+        t.pattern.value for t in parser().terminals if t.pattern.type == "str" and t.pattern.value.isidentifier()
+    )
