@@ -10,6 +10,7 @@ the place, what was expected and a hint.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -763,9 +764,14 @@ def _syntax_problem(err: UnexpectedInput, text: str, file: str) -> Problem:
         span = Span(file, token.line, token.column, token.end_line, token.end_column)
         message = f"unexpected '{shown}'"
         hint = None
+        if token.type == "NAME" and _follows_number(text, token) and "a unit" not in expected:
+            from flexopt.units import ALL_UNITS
+
+            close = did_you_mean(shown, ALL_UNITS)
+            return Problem(f"'{shown}' is not a unit flexopt knows", span, (close + " " if close else "") + _unit_hint())
         if token.type == "NAME" and keywords:
             hint = did_you_mean(shown, keywords)
-        if hint is None and token.type == "NAME" and "a unit" in expected:
+        if hint is None and token.type == "NAME" and ("a unit" in expected or _follows_number(text, token)):
             hint = f"'{shown}' is not a unit flexopt knows; " + _unit_hint()
         if hint is None and token.type in ("NAME",) and "a name" in expected and shown in _reserved_words():
             hint = f"'{shown}' is a keyword of the language; choose another name"
@@ -779,6 +785,12 @@ def _syntax_problem(err: UnexpectedInput, text: str, file: str) -> Problem:
     if char == "'":
         hint = 'write texts in double quotes: "..."'
     return Problem(f"unexpected character {char!r}", span, hint)
+
+
+def _follows_number(text: str, token: Token) -> bool:
+    """Whether a token stands right after a number, where a mistyped unit would be."""
+    before = text[: token.start_pos].rstrip() if token.start_pos is not None else ""
+    return bool(re.search(r"[0-9]$", before))
 
 
 def _or_list(words: list[str]) -> str:

@@ -659,6 +659,9 @@ class _Validator:
         if not decls:
             case = self.build_case("base", self.syntax.header.title, None, [base], None)
             return (case,) if case else ()
+        for name, decl in by_name.items():
+            if name not in chains:  # its ancestry is broken: still check what it states itself
+                self.build_case(name, decl.title, None, [base, list(decl.statements)], decl.span)
         result = []
         for name, chain in chains.items():
             decl = by_name[name]
@@ -687,22 +690,21 @@ class _Validator:
     def extends_chain(self, decl: sx.CaseDecl, by_name: dict[str, sx.CaseDecl]) -> list[sx.CaseDecl] | None:
         """The case and its ancestors, oldest first; None (with an error) on an unknown parent or a cycle."""
         chain = [decl]
-        visited = [decl.name.text]
         current = decl
         while current.extends is not None:
             parent = current.extends.text
             if parent not in by_name:
-                self.error(f"case '{current.name.text}' extends unknown case '{parent}'", current.extends.span,
-                           did_you_mean(parent, by_name) or f"cases: {known_list(by_name)}")
+                if current is decl:
+                    self.error(f"case '{current.name.text}' extends unknown case '{parent}'", current.extends.span,
+                               did_you_mean(parent, by_name) or f"cases: {known_list(by_name)}")
                 return None
-            if parent in visited:
-                if decl.name.text == parent or True:
-                    cycle = " -> ".join(visited + [parent])
-                    if current is decl or parent == decl.name.text:
-                        self.error(f"cases extend each other in a cycle: {cycle}", current.extends.span,
-                                   "one case in the cycle must stand on the scenario alone")
+            names = [c.name.text for c in chain]
+            if parent in names:
+                cycle = names[names.index(parent):] + [parent]
+                if cycle[0] == decl.name.text:  # report once per case of the cycle, at its own 'extends'
+                    self.error(f"cases extend each other in a cycle: {' -> '.join(cycle)}", decl.extends.span,
+                               "one case in the cycle must stand on the scenario alone")
                 return None
-            visited.append(parent)
             current = by_name[parent]
             chain.append(current)
         return list(reversed(chain))

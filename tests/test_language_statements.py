@@ -1,0 +1,323 @@
+"""Each statement of the scenario language, read into the model in the model's units."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from flexopt import expressions as ex
+from tests.conftest import CASE_STUDY, MINIMAL
+
+
+def test_the_case_study_is_valid_and_holds_the_papers_substation(folder):
+    from flexopt.validate import load_scenario
+
+    scenario, warnings = load_scenario(CASE_STUDY)
+    assert scenario.name == "sardinia_ps"
+    assert [f.name for f in scenario.feeders] == ["R1", "R2", "D3", "U4", "U5"]
+    assert scenario.substation.transformer.rated_mva == 40
+    assert [c.name for c in scenario.cases] == ["A", "B"]
+    case_a = scenario.case("A")
+    by_kind = {}
+    for der in case_a.ders:
+        by_kind[der.kind] = by_kind.get(der.kind, 0) + der.rated_mw
+    assert by_kind == pytest.approx({"pv": 26.0, "wind": 2.5, "chp": 5.2})
+    r1_share = sum(d.rated_mw for d in case_a.ders if d.feeder == "R1") / sum(by_kind.values())
+    assert r1_share > 0.5  # the paper: R1 holds over half of the DG capacity
+    assert sum(f.demand_mwh_per_year for f in scenario.feeders) == pytest.approx(81_400)
+
+
+def test_header_gives_name_and_title(folder):
+    scenario = folder.load(MINIMAL.replace('scenario "mini"', 'scenario "mini" "A small test"'))
+    assert (scenario.name, scenario.title) == ("mini", "A small test")
+    assert len(scenario.text_sha256) == 64
+
+
+def test_default_calendar_is_four_seasons_three_day_types_24_hours_of_a_whole_year(folder):
+    cal = folder.load(MINIMAL).calendar
+    assert cal.seasons == ("winter", "spring", "summer", "autumn")
+    assert cal.day_types == ("working", "saturday", "holiday")
+    assert cal.n_intervals == 288
+    _, _, _, weights = cal.intervals()
+    assert weights.sum() == pytest.approx(8760)
+
+
+def test_calendar_counts_sundays_and_italian_public_holidays_as_holidays(folder):
+    text = MINIMAL + """
+calendar {
+  year 2019  holidays "IT"
+  season winter months dec jan feb
+  season spring months mar apr may
+  season summer months jun jul aug
+  season autumn months sep oct nov
+  hours 24
+}
+"""
+    cal = folder.load(text).calendar
+    # 2019: 52 Sundays; Italian holidays not on a Sunday: Jan 1, Jan 6 is Sunday, Apr 22 (Easter Monday),
+    # Apr 25, May 1, Jun 2 is Sunday, Aug 15, Nov 1, Dec 8 is Sunday, Dec 25, Dec 26 -> 8 more
+    holidays = sum(row[2] for row in cal.day_counts)
+    saturdays = sum(row[1] for row in cal.day_counts)
+    assert holidays == 52 + 8
+    assert saturdays == 52
+    assert cal.days_per_year == 365
+    # winter 2019 (Jan+Feb+Dec = 90 days): 13 Sundays + Jan 1, Dec 25, Dec 26; 12 Saturdays
+    assert cal.day_counts[0] == (62, 12, 16)
+
+
+def test_explicit_day_counts_and_coarser_steps(folder):
+    text = MINIMAL + """
+calendar {
+  season cold months oct nov dec jan feb mar
+  season warm months apr may jun jul aug sep
+  days cold working 130 saturday 26 holiday 26
+  days warm working 131 saturday 26 holiday 26
+  hours 12
+}
+"""
+    cal = folder.load(text).calendar
+    assert cal.seasons == ("cold", "warm")
+    assert cal.steps_per_day == 12 and cal.step_hours == 2
+    seasons, day_types, hours, weights = cal.intervals()
+    assert len(weights) == 2 * 3 * 12
+    assert hours[:3].tolist() == [0, 2, 4]
+    assert weights.sum() == pytest.approx(8760)
+
+
+def test_csv_and_generated_profiles(folder):
+    text = MINIMAL + """
+profile wind generated wind { site coastal  hub_height 80 m }
+profile chp generated chp { zone C }
+profile residential generated demand { class residential }
+profile measured csv "data/prices.csv" column "buy"
+"""
+    scenario = folder.load(text)
+    profiles = {p.name: p for p in scenario.profiles}
+    assert profiles["wind"].param("site") == "coastal"
+    assert profiles["wind"].param("hub_height") == pytest.approx(0.08)  # km
+    assert profiles["pv"].param("latitude") == pytest.approx(39.2)
+    assert profiles["measured"].path == (folder.root / "data" / "prices.csv").resolve()
+    assert profiles["measured"].column == "buy"
+
+
+def test_prices_from_csv_constants_and_expressions_with_unit_conversion(folder):
+    text = MINIMAL.replace("price buy 50 EUR/MWh", 'price buy csv "data/prices.csv" column "buy" EUR/MWh') + """
+price fuel 0.085 EUR/kWh
+price cap min(fuel, 2 * buy)
+"""
+    case = folder.load(text).cases[0]
+    assert case.price("buy").column == "buy" and case.price("buy").unit == "EUR/MWh"
+    fuel = case.price("fuel")
+    assert fuel.expr.value == pytest.approx(85.0) and fuel.unit == "EUR/MWh"
+    assert ex.evaluate(case.price("cap").expr, {"fuel": 85.0, "buy": np.array([30.0, 50.0])}).tolist() == [60.0, 85.0]
+
+
+def test_substation_transformer_and_busbar(folder):
+    text = MINIMAL.replace(
+        "substation PS { transformer 40 MVA 150/15 kV }",
+        "substation PS { transformer 40000 kVA 150/15 kV short circuit voltage 13 % copper losses 0.5 %"
+        " iron losses 25 kW no load current 0.1 %  busbar 1.02 pu }",
+    )
+    sub = folder.load(text).substation
+    t = sub.transformer
+    assert (t.rated_mva, t.hv_kv, t.lv_kv) == (40, 150, 15)
+    assert (t.vk_percent, t.vkr_percent, t.pfe_kw, t.i0_percent) == pytest.approx((13, 0.5, 25, 0.1))
+    assert sub.busbar_pu == 1.02
+
+
+def test_limits_voltage_band_and_loading(folder):
+    case = folder.load(MINIMAL + "limits { voltage 0.95 .. 1.05 pu  line loading 90 %  transformer loading 110 % }").cases[0]
+    lim = case.limits
+    assert (lim.v_min_pu, lim.v_max_pu, lim.line_loading_percent, lim.transformer_loading_percent) == (0.95, 1.05, 90, 110)
+    both = folder.load(MINIMAL + "limits { loading 80 % }").cases[0].limits
+    assert (both.line_loading_percent, both.transformer_loading_percent, both.v_min_pu) == (80, 80, 0.9)
+
+
+def test_user_defined_conductor_type(folder):
+    text = MINIMAL.replace('"NA2XS2Y 1x185 RM/25 12/20 kV"', '"Al 150 overhead"') + """
+conductor "Al 150 overhead" { resistance 0.206 ohm/km  reactance 0.39 ohm/km  capacitance 0.01 uF/km  ampacity 320 A }
+"""
+    scenario = folder.load(text)
+    (conductor,) = scenario.conductor_types
+    assert (conductor.r_ohm_per_km, conductor.x_ohm_per_km, conductor.c_nf_per_km, conductor.max_i_ka) == pytest.approx(
+        (0.206, 0.39, 10.0, 0.32))
+    assert scenario.feeder("R1").conductor == "Al 150 overhead"
+
+
+def test_synthetic_feeder_parameters(folder):
+    text = MINIMAL.replace("feeder R1 rural {", "feeder R1 rural { laterals 3  power factor 0.9").replace(
+        "mix residential 100 %", "mix residential 40 %  agricultural 60 %")
+    f = folder.load(text).feeder("R1")
+    assert (f.ambit, f.source, f.length_km, f.sections, f.laterals, f.load_power_factor) == ("rural", "synthetic", 10, 10, 3, 0.9)
+    assert f.demand_mwh_per_year == 5000
+    assert [(s.customer_class, s.share) for s in f.mix] == [("residential", 0.4), ("agricultural", 0.6)]
+
+
+def test_imported_feeders_from_pandapower_json_and_builder(folder):
+    (folder.root / "data" / "net.json").write_text("{}")
+    text = MINIMAL + """
+feeder X1 urban from file "data/net.json"
+feeder X2 from pandapower "create_cigre_network_mv" { demand 3 GWh/y  mix commercial 100 % }
+der PV9 pv 1 MW at X2 bus "Bus 11"
+"""
+    scenario = folder.load(text)
+    x1, x2 = scenario.feeder("X1"), scenario.feeder("X2")
+    assert x1.source == "file" and x1.path == (folder.root / "data" / "net.json").resolve() and x1.ambit == "urban"
+    assert x2.source == "pandapower" and x2.builder == "create_cigre_network_mv" and x2.demand_mwh_per_year == 3000
+    assert scenario.cases[0].der("PV9").position.bus == "Bus 11"
+
+
+def test_der_kinds_positions_and_options(folder):
+    text = MINIMAL + """
+profile wind generated wind { site mountain }
+profile chp generated chp { zone D }
+profile industrial generated demand { class industrial }
+der PV2 pv 300 kW at R1 60 %
+der PV3 pv 5 MW at R1 from 40 % to end  apparent power 5.5 MVA  energy 7.5 GWh/y
+der WT1 wind 1.25 MW at R1 4.5 km  power factor 0.95 absorbing
+der CHP1 chp 2.7 MW at R1 start
+der ST1 storage 1 MW 2 MWh at R1 middle capability rectangular pf 0.9
+der FAB1 enduser industrial 1.5 MW at R1 end with profile industrial capability none
+"""
+    case = folder.load(text).cases[0]
+    pv2, pv3, wt1, chp1, st1, fab1 = (case.der(n) for n in ("PV2", "PV3", "WT1", "CHP1", "ST1", "FAB1"))
+    assert pv2.rated_mw == pytest.approx(0.3) and pv2.position.start.fraction == pytest.approx(0.6)
+    assert pv2.capability.kind == "limited" and pv2.capability.pf == 0.9  # < 400 kW static: the paper's rule
+    assert pv3.position.kind == "along" and (pv3.position.start.fraction, pv3.position.end.fraction) == (0.4, 1.0)
+    assert pv3.apparent_mva == 5.5 and pv3.energy_mwh_per_year == 7500 and pv3.capability.kind == "semicircle"
+    assert wt1.position.start.km == 4.5 and wt1.capability.describe() == "rectangular pf 0.95"
+    assert (wt1.power_factor, wt1.q_direction) == (0.95, "absorbing")
+    assert chp1.capability.kind == "synchronous" and chp1.position.start.fraction == 0.0
+    assert st1.storage_mwh == 2 and st1.profile is None and st1.capability.pf == 0.9
+    assert (fab1.kind, fab1.customer_class, fab1.profile, fab1.capability.kind) == ("enduser", "industrial", "industrial", "none")
+    assert pv2.profile == "pv"  # default: the profile named like the kind
+
+
+@pytest.mark.parametrize("capability, p_mw, expected_q_max", [
+    ("semicircle", 0.6, 0.8),
+    ("limited pf 0.9", 0.0, 0.43589),
+    ("limited pf 0.9", 0.95, 0.31225),
+    ("rectangular pf 0.95", 1.0, 0.31225),
+    ("triangular pf 0.9", 0.5, 0.24216),
+])
+def test_capability_curves_give_the_papers_reactive_limits(folder, capability, p_mw, expected_q_max):
+    case = folder.load(MINIMAL.replace("der PV1 pv 2 MW at R1 end", f"der PV1 pv 1 MW at R1 end capability {capability}")).cases[0]
+    q_min, q_max = case.der("PV1").capability.q_limits_mvar(np.array([p_mw]), 1.0)
+    assert q_max[0] == pytest.approx(expected_q_max, abs=1e-5)
+    assert q_min[0] == pytest.approx(-expected_q_max, abs=1e-5)
+
+
+def test_synchronous_capability_is_asymmetric(folder):
+    text = MINIMAL + "profile chp generated chp { zone C }\nder CHP1 chp 1 MW at R1 start capability synchronous injecting pf 0.8 absorbing pf 0.9"
+    cap = folder.load(text).cases[0].der("CHP1").capability
+    q_min, q_max = cap.q_limits_mvar(np.array([0.0]), 1.0)
+    assert (q_min[0], q_max[0]) == pytest.approx((-0.43589, 0.6), abs=1e-5)
+
+
+def test_bid_rules_table_2_with_selectors_and_signs(folder):
+    text = MINIMAL + """
+profile chp generated chp { zone C }
+price fuel 85 EUR/MWh
+der CHP1 chp 1 MW at R1 start
+bids {
+  res        down -100 % at 0            up +10 % at 2 * sell
+  chp        down 20 %   at 0.9 * buy    up 20 % at fuel
+  PV1        up 0.5 MW at 3 * sell
+  enduser industrial participation 25 %  down -5 % at 0.9 * buy  up +5 % at 1.1 * buy
+}
+"""
+    case = folder.load(text).cases[0]
+    pv = case.bid_for("PV1", "pv")
+    assert pv.participation == 1.0
+    assert (pv.down.quantity, pv.down.quantity_unit, ex.render(pv.down.price)) == (1.0, "fraction", "0 EUR/MWh")
+    assert (pv.up.quantity, pv.up.quantity_unit, ex.render(pv.up.price)) == (0.5, "MW", "3 * sell")  # by name wins
+    chp = case.bid_for("CHP1", "chp")
+    assert chp.down.quantity == pytest.approx(0.2) and chp.down.direction == "down"
+    assert ex.render(chp.up.price) == "fuel"
+    industrial = case.bid_for("", "enduser", "industrial")
+    assert industrial.participation == 0.25 and industrial.up.quantity == pytest.approx(0.05)
+    assert case.bid_for("", "enduser", "residential").up is None
+
+
+def test_offer_none_removes_a_direction(folder):
+    text = MINIMAL + "bids { pv down -100 % at 0  up none }"
+    bid = folder.load(text).cases[0].bid_for("PV1", "pv")
+    assert bid.down is not None and bid.up is None
+
+
+@pytest.mark.parametrize("statement, mode, per_mvarh_at_buy_50", [
+    ("remuneration 0.05 * buy per Mvarh", "paid", 2.5),
+    ("remuneration 5 % * buy per Mvarh", "paid", 2.5),
+    ("remuneration 3 EUR/Mvarh", "paid", 3.0),
+    ("remuneration 0.003 EUR/kvarh", "paid", 3.0),
+    ("remuneration 0.0025 * buy per kvarh", "paid", 125.0),
+    ("remuneration free", "free", None),
+    ("unavailable", "unavailable", None),
+])
+def test_reactive_remuneration(folder, statement, mode, per_mvarh_at_buy_50):
+    reactive = folder.load(MINIMAL + f"reactive {{ {statement} }}").cases[0].reactive
+    assert reactive.mode == mode
+    if per_mvarh_at_buy_50 is not None:
+        assert ex.unit_of(reactive.price, lambda name: "EUR/MWh") == "EUR/Mvarh"
+        assert ex.evaluate(reactive.price, {"buy": 50.0}) == pytest.approx(per_mvarh_at_buy_50)
+
+
+def test_reactive_support_is_free_when_not_stated(folder):
+    assert folder.load(MINIMAL).cases[0].reactive.mode == "free"
+
+
+def test_study_settings(folder):
+    study = folder.load(MINIMAL + "study { bid points 20 per direction  activation pro rata  remedies reactive, redispatch }").cases[0].study
+    assert (study.bid_points_per_direction, study.activation, study.remedies) == (20, "pro rata", ("reactive", "redispatch"))
+    default = folder.load(MINIMAL).cases[0].study
+    assert (default.bid_points_per_direction, default.activation, default.remedies) == (10, "merit order", ("reactive",))
+
+
+def test_no_case_means_one_case_named_base(folder):
+    scenario = folder.load(MINIMAL)
+    assert [c.name for c in scenario.cases] == ["base"]
+
+
+def test_cases_extend_and_override_blocks_clause_by_clause(folder):
+    text = MINIMAL + """
+bids { pv down -100 % at 0  up +10 % at 2 * sell }
+reactive { remuneration 0.05 * buy per Mvarh }
+limits { voltage 0.9 .. 1.1 pu }
+case A "only DG" { }
+case A_neg "negative RES down bids" extends A {
+  bids { pv down -100 % at -10 EUR/MWh }
+  limits { line loading 90 % }
+  price buy 60 EUR/MWh
+}
+case A_free extends A_neg {
+  reactive { remuneration free }
+  der PV1 pv 3 MW at R1 middle
+  der PV2 pv 1 MW at R1 start
+  study { bid points 4 }
+}
+"""
+    scenario = folder.load(text)
+    a, neg, free = (scenario.case(n) for n in ("A", "A_neg", "A_free"))
+    assert (neg.extends, free.extends) == ("A", "A_neg")
+    assert ex.render(neg.bid_for("PV1", "pv").down.price) == "-10 EUR/MWh"
+    assert ex.render(neg.bid_for("PV1", "pv").up.price) == "2 * sell"  # inherited clause
+    assert ex.render(a.bid_for("PV1", "pv").down.price) == "0 EUR/MWh"  # the parent is untouched
+    assert (neg.limits.line_loading_percent, neg.limits.v_max_pu) == (90, 1.1)
+    assert neg.price("buy").expr.value == 60 and a.price("buy").expr.value == 50
+    assert free.reactive.mode == "free" and neg.reactive.mode == "paid"
+    assert free.der("PV1").rated_mw == 3 and len(free.ders) == 2 and len(a.ders) == 1
+    assert free.study.bid_points_per_direction == 4 and free.limits.line_loading_percent == 90
+
+
+def test_comments_and_free_layout(folder):
+    text = "# leading comment\n" + MINIMAL.replace("\n", "   # trailing comment\n").replace("  ", "\t")
+    assert folder.load(text).name == "mini"
+
+
+def test_units_are_converted_once_into_model_units(folder):
+    text = MINIMAL.replace("length 10 km", "length 10000 m").replace("demand 5 GWh/y", "demand 5000000 kWh/y").replace(
+        "der PV1 pv 2 MW", "der PV1 pv 2000 kW")
+    scenario = folder.load(text)
+    assert scenario.feeder("R1").length_km == 10
+    assert scenario.feeder("R1").demand_mwh_per_year == 5000
+    assert scenario.cases[0].der("PV1").rated_mw == 2
