@@ -126,7 +126,8 @@ def _problem_order(problem: Problem) -> tuple:
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A "did you mean 'X'?" hint for a misspelt name, or None when nothing is close."""
     pool = sorted(set(candidates))
-    close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
+    cutoff = 0.5 if len(word) <= 3 else 0.6  # "R2" vs "R1" is a typo too
+    close = difflib.get_close_matches(word, pool, n=1, cutoff=cutoff)
     if not close:
         lowered = {c.lower(): c for c in pool}
         if word.lower() in lowered:

@@ -455,8 +455,10 @@ class _Validator:
                 continue
             schema = GENERATOR_PARAMS[generator]
             params: dict[str, float | str] = {}
+            misspelt = False
             for key, value in decl.params:
                 if key.text not in schema:
+                    misspelt = True
                     self.error(f"the {generator} generator has no parameter '{key.text}'", key.span,
                                did_you_mean(key.text, schema) or f"parameters: {known_list(schema)}")
                     continue
@@ -485,7 +487,7 @@ class _Validator:
                     continue
                 params[key.text] = value.text
             for key, (_, _, required) in schema.items():
-                if required and key not in params and not any(k.text == key for k, _ in decl.params):
+                if required and not misspelt and not any(k.text == key for k, _ in decl.params):
                     self.error(f"the {generator} generator needs '{key}'", decl.span,
                                f"add it inside the braces: {{ {key} ... }}")
             self.profiles[decl.name.text] = ProfileSource(decl.name.text, "generated", None, None, generator,

@@ -1,0 +1,253 @@
+"""Every class of user error is reported at its exact line:column, with a hint, all at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from flexopt.errors import FlexoptError
+from flexopt.validate import load_scenario, load_scenario_text
+from tests.conftest import MINIMAL
+
+# MINIMAL has 11 lines; statements appended below start on line 12.
+NEXT = 12
+
+
+def test_syntax_error_points_at_the_token_and_suggests_the_keyword(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("  length 10 km", "  lenght 10 km"))
+    assert (line, column) == (7, 3)
+    assert message == "unexpected 'lenght'"
+    assert "did you mean 'length'?" in hint
+
+
+def test_unknown_unit_after_a_number(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("length 10 km", "length 10 kms"))
+    assert (line, column, message) == (7, 13, "'kms' is not a unit flexopt knows")
+    assert "did you mean 'km'?" in hint
+
+
+def test_missing_closing_brace_reports_the_end_of_file(folder):
+    line, column, message, hint = folder.error(MINIMAL + "limits { voltage 0.9 .. 1.1 pu\n")
+    assert (line, message) == (NEXT, "the file ends too early")
+    assert "'}'" in hint
+
+
+def test_single_quotes_are_refused_with_a_hint(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace('scenario "mini"', "scenario 'mini'"))
+    assert (line, column) == (1, 10)
+    assert "double quotes" in hint
+
+
+def test_unknown_reference_with_did_you_mean(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("at R1 end", "at R11 end"))
+    assert (line, column, message) == (11, 20, "unknown feeder 'R11'")
+    assert hint == "did you mean 'R1'?"
+
+
+def test_unknown_price_in_a_bid(folder):
+    line, column, message, hint = folder.error(MINIMAL + "bids { pv down -100 % at 0.9 * bye }")
+    assert (line, column, message) == (NEXT, 32, "unknown price 'bye' in downward price")
+    assert hint == "did you mean 'buy'?"
+
+
+def test_unknown_profile_generator_parameter(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("latitude 39.2 deg", "latitud 39.2 deg"))
+    assert (line, column, message) == (2, 27, "the pv generator has no parameter 'latitud'")
+    assert hint == "did you mean 'latitude'?"
+
+
+def test_duplicate_names(folder):
+    line, column, message, hint = folder.error(MINIMAL + "der PV1 pv 1 MW at R1 start")
+    assert (line, column, message) == (NEXT, 5, "DER 'PV1' is declared twice")
+    assert "line 11" in hint
+
+
+def test_duplicate_setting_in_a_block(folder):
+    line, column, message, _ = folder.error(MINIMAL.replace("sections 10", "sections 10 sections 12"))
+    assert (line, column, message) == (7, 29, "'sections' is given twice in feeder 'R1'")
+
+
+def test_negative_power_is_out_of_range(folder):
+    line, column, message, _ = folder.error(MINIMAL.replace("der PV1 pv 2 MW", "der PV1 pv -2 MW"))
+    assert (line, column) == (11, 12)
+    assert message == "the rated power of PV1 must be more than 0 MW, got -2 MW"
+
+
+def test_share_above_100_percent(folder):
+    line, column, message, _ = folder.error(MINIMAL.replace("mix residential 100 %", "mix residential 120 %"))
+    assert (line, column, message) == (9, 35, "the residential share must be at most 100%, got 120%")
+
+
+def test_mix_that_does_not_add_up(folder):
+    line, column, message, _ = folder.error(MINIMAL.replace("mix residential 100 %", "mix residential 60 % commercial 30 %"))
+    assert (line, column, message) == (9, 19, "the customer mix adds up to 90 %, not 100 %")
+
+
+def test_inverted_voltage_band(folder):
+    line, column, message, hint = folder.error(MINIMAL + "limits { voltage 1.1 .. 0.9 pu }")
+    assert (line, column) == (NEXT, 10)
+    assert message == "the voltage band is inverted: 1.1 pu is not below 0.9 pu"
+    assert "lower limit first" in hint
+
+
+def test_wrong_unit_kind(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("demand 5 GWh/y", "demand 5 km"))
+    assert (line, column, message) == (9, 10, "the annual demand is an energy per year, but 'km' is a length")
+    assert "GWh/y" in hint
+
+
+def test_missing_unit(folder):
+    line, column, message, _ = folder.error(MINIMAL.replace("length 10 km", "length 10"))
+    assert (line, column, message) == (7, 10, "the feeder length needs a unit")
+
+
+def test_price_units_are_checked(folder):
+    problems = folder.problems(MINIMAL + """bids { pv up 10 % at 2 * buy + 3  down 5 % at 2 MW }
+reactive { remuneration 0.05 * buy }
+price weird buy * sell
+""")
+    assert (NEXT, 22, "'+' mixes a plain number and EUR/MWh") in problems
+    assert (NEXT, 47, "'MW' is a power, not a price") in problems
+    assert (NEXT + 1, 25, "the reactive remuneration must be in EUR/Mvarh, but it is in EUR/MWh") in problems
+    assert (NEXT + 2, 13, "cannot multiply EUR/MWh by EUR/MWh") in problems
+
+
+def test_a_bid_price_without_unit_is_refused_except_zero(folder):
+    line, column, message, hint = folder.error(MINIMAL + "bids { pv up 10 % at 0.9 }")
+    assert (line, column, message) == (NEXT, 22, "the upward price has no unit")
+    assert "0.9 * buy" in hint
+
+
+def test_downward_quantity_cannot_be_positive_with_explicit_sign(folder):
+    line, column, message, _ = folder.error(MINIMAL + "bids { pv down +10 % at 0 }")
+    assert (line, column, message) == (NEXT, 16, "a downward quantity cannot be positive")
+
+
+def test_cycle_in_extends(folder):
+    problems = folder.problems(MINIMAL + "case A extends B { }\ncase B extends A { }\n")
+    assert problems == [(NEXT, 16, "cases extend each other in a cycle: A -> B -> A"),
+                        (NEXT + 1, 16, "cases extend each other in a cycle: B -> A -> B")]
+
+
+def test_self_extension_is_a_cycle(folder):
+    line, column, message, _ = folder.error(MINIMAL + "case A extends A { }")
+    assert (line, column, message) == (NEXT, 16, "cases extend each other in a cycle: A -> A")
+
+
+def test_unknown_parent_case(folder):
+    line, column, message, hint = folder.error(MINIMAL + "case A { }\ncase B extends AA { }")
+    assert (line, column, message) == (NEXT + 1, 16, "case 'B' extends unknown case 'AA'")
+    assert hint == "did you mean 'A'?"
+
+
+def test_cycle_among_prices(folder):
+    problems = folder.problems(MINIMAL + "price p1 2 * p2\nprice p2 0.5 * p1\n")
+    assert (NEXT, 7, "prices refer to each other in a cycle: p1 -> p2 -> p1") in problems
+
+
+def test_missing_data_file(folder):
+    line, column, message, _ = folder.error(MINIMAL + 'price spot csv "data/spot.csv" column "x" EUR/MWh')
+    assert (line, column) == (NEXT, 16)
+    assert message.startswith("price file 'data/spot.csv' does not exist")
+
+
+def test_data_path_leaving_the_scenario_folder(folder):
+    (folder.root.parent / "outside.csv").write_text("x\n1\n")
+    line, column, message, hint = folder.error(MINIMAL + 'price spot csv "../outside.csv" column "x" EUR/MWh')
+    assert (line, column) == (NEXT, 16)
+    assert message == "price path '../outside.csv' leaves the scenario's folder"
+    assert "subfolder" in hint
+
+
+def test_absolute_data_path_is_refused(folder):
+    line, column, message, _ = folder.error(MINIMAL + 'price spot csv "/etc/passwd" column "x" EUR/MWh')
+    assert (line, column, message) == (NEXT, 16, "price path must be relative to the scenario's folder")
+
+
+def test_missing_csv_column(folder):
+    line, column, message, hint = folder.error(MINIMAL + 'price spot csv "data/prices.csv" column "sel" EUR/MWh')
+    assert (line, column, message) == (NEXT, 41, "column 'sel' is not in prices.csv")
+    assert hint == "did you mean 'sell'?"
+
+
+def test_unknown_conductor_type(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("1x185", "1x18"))
+    assert (line, column, message) == (8, 13, "unknown conductor type 'NA2XS2Y 1x18 RM/25 12/20 kV'")
+    assert hint.startswith("did you mean 'NA2XS2Y 1x")
+
+
+def test_unknown_pandapower_builder(folder):
+    line, column, message, hint = folder.error(MINIMAL + 'feeder X from pandapower "create_cigre_mv"')
+    assert (line, column, message) == (NEXT, 26, "pandapower.networks has no network builder 'create_cigre_mv'")
+    assert "create_cigre_network" in hint
+
+
+def test_feeder_builder_must_be_a_builder_not_any_attribute(folder):
+    line, column, message, _ = folder.error(MINIMAL + 'feeder X from pandapower "create_bus"')
+    assert message == "pandapower.networks has no network builder 'create_bus'"
+
+
+def test_missing_blocks_are_reported(folder):
+    problems = folder.problems('scenario "x"\n')
+    messages = [m for _, _, m in problems]
+    assert "the scenario has no substation" in messages
+    assert "the scenario has no feeder" in messages
+
+
+def test_all_problems_are_reported_together_in_file_order(folder):
+    text = MINIMAL.replace("at R1 end", "at R7 end") + "limits { voltage 1.1 .. 0.9 pu }\nbids { pv up 10 % at 2 * sel }\n"
+    problems = folder.problems(text)
+    assert [(line, column) for line, column, _ in problems] == [(11, 20), (NEXT, 10), (NEXT + 1, 26)]
+
+
+def test_selector_that_names_nothing(folder):
+    line, column, message, hint = folder.error(MINIMAL + "bids { pvv down -100 % at 0 }")
+    assert (line, column, message) == (NEXT, 8, "'pvv' is neither a DER nor a kind of DER")
+    assert hint == "did you mean 'pv'?"
+
+
+def test_der_named_like_a_kind_is_refused(folder):
+    line, column, message, _ = folder.error(MINIMAL + "der wind wind 1 MW at R1 end")
+    assert (line, column) == (NEXT, 5)
+    assert "names a kind of DER" in message
+
+
+def test_storage_needs_energy_capacity(folder):
+    line, column, message, _ = folder.error(MINIMAL + "der ST storage 1 MW at R1 end")
+    assert (line, column, message) == (NEXT, 16, "storage ST needs its energy capacity")
+
+
+def test_der_without_profile(folder):
+    line, column, message, hint = folder.error(MINIMAL + "der W1 wind 1 MW at R1 end")
+    assert (line, column, message) == (NEXT, 1, "DER W1 has no profile")
+    assert "'wind'" in hint
+
+
+def test_calendar_errors(folder):
+    problems = folder.problems(MINIMAL + """calendar {
+  season winter months dec jan fbr
+  season summer months jun jan
+  hours 7
+}""")
+    assert (NEXT + 1, 32, "'fbr' is not a month") in problems
+    assert (NEXT + 2, 28, "January is already in season 'winter'") in problems
+    assert (NEXT + 3, 9, "hours per day must divide 24 evenly, got 7") in problems
+
+
+def test_day_counts_must_fill_the_year(folder):
+    problems = folder.problems(MINIMAL + """calendar {
+  season all months jan feb mar apr may jun jul aug sep oct nov dec
+  days all working 250 saturday 50 holiday 50
+}""")
+    assert problems == [(NEXT, 1, "the day counts add up to 350 days, not 365")]
+
+
+def test_text_without_file_uses_the_given_name():
+    with pytest.raises(FlexoptError) as caught:
+        load_scenario_text("scenario", "inline.flex")
+    assert str(caught.value).startswith("inline.flex:1:")
+
+
+def test_missing_scenario_file_has_a_clear_message(tmp_path):
+    with pytest.raises(FlexoptError) as caught:
+        load_scenario(tmp_path / "nothere.flex")
+    assert "no such file" in str(caught.value)
