@@ -34,6 +34,16 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="+", metavar="FILE", help="scenario files (.flex)")
     check.add_argument("--quiet", "-q", action="store_true", help="print only problems")
     check.add_argument("--timing", action="store_true", help="print how long parsing and validation took")
+
+    profiles = commands.add_parser("profiles", help="write the typical-day profiles and prices of a scenario to CSV")
+    profiles.add_argument("file", metavar="FILE", help="scenario file (.flex)")
+    profiles.add_argument("--case", metavar="NAME", help="case whose prices and DERs to use (default: the first)")
+    profiles.add_argument("--out", metavar="CSV", help="output CSV (default: outputs/<scenario>/profiles.csv)")
+
+    export = commands.add_parser("export-nets", help="write one pandapower JSON network per feeder")
+    export.add_argument("file", metavar="FILE", help="scenario file (.flex)")
+    export.add_argument("--case", metavar="NAME", help="case whose DERs to place (default: the first)")
+    export.add_argument("--out", metavar="DIR", required=True, help="output folder")
     return parser
 
 
@@ -46,6 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
+        if args.command == "profiles":
+            from flexopt.profiles import profiles_command
+
+            return profiles_command(args.file, args.case, args.out)
+        if args.command == "export-nets":
+            from flexopt.networks import export_nets_command
+
+            return export_nets_command(args.file, args.case, args.out)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
