@@ -35,7 +35,7 @@ price fuel 85 EUR/MWh                                     # CHP fuel cost P(fuel
 
 # ---- substation and operating limits -----------------------------------------
 substation PS {
-  transformer 40 MVA 150/15 kV  short circuit voltage 12 %  copper losses 0.4 %
+  transformer 40 MVA 150/20 kV  short circuit voltage 12 %  copper losses 0.4 %
   busbar 1.02 pu                     # on-load tap changer setpoint
 }
 

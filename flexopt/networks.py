@@ -1,0 +1,380 @@
+"""Compile stage, networks: one pandapower net per feeder from the validated scenario.
+
+Synthetic feeders are generated deterministically from their parameters: a main
+line of equal sections from the MV busbar to the feeder's end, laterals
+branching off evenly spaced main-line nodes, every branch of the feeder's
+conductor standard type, the annual demand spread over the nodes by customer
+class, and the DERs at their declared positions. Imported feeders come from a
+pandapower JSON file or a ``pandapower.networks`` builder.
+
+The slack of every feeder net is its MV busbar, held at the substation's
+setpoint: the on-load tap changer of the HV/MV transformer is taken as ideal.
+The transformer itself is shared by all feeders, so its loading is checked at
+substation level from the sum of the feeders' exchanges
+(:func:`transformer_loading_percent`), not inside a single feeder's net.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandapower as pp
+import pandapower.networks as pn
+
+from flexopt.errors import FlexoptError, Problem
+from flexopt.model import Case, Der, Feeder, PointOnFeeder, Scenario, Substation
+
+#: Length of each lateral as a share of the main line, by ambit.
+LATERAL_LENGTH_SHARE = {"rural": 0.25, "urban": 0.15, "dedicated": 0.10, None: 0.15}
+
+BUSBAR_NAME = "busbar"
+
+
+@dataclass(frozen=True)
+class DerElement:
+    """Where a DER sits in its feeder's net: a table (sgen or load) and its rows, with the share of each row."""
+
+    der: str
+    table: str  # "sgen" or "load"
+    indices: tuple[int, ...]
+    shares: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class LoadElement:
+    """A load that is not a DER: its row in net.load, the customer class and its share of the class's demand."""
+
+    name: str
+    index: int
+    customer_class: str | None  # None: an imported load kept at its own constant value
+    share: float
+    p_mw: float  # constant value for classless imported loads
+    q_mvar: float
+
+
+@dataclass(frozen=True)
+class FeederNet:
+    """A feeder's pandapower net and the map from scenario elements to its tables."""
+
+    feeder: str
+    net: pp.pandapowerNet
+    slack_bus: int
+    main_path: tuple[int, ...]  # buses from the busbar to the end of the main line
+    ders: tuple[DerElement, ...]
+    loads: tuple[LoadElement, ...]
+    load_power_factor: float
+
+    def der(self, name: str) -> DerElement:
+        return next(d for d in self.ders if d.der == name)
+
+
+# ---------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------
+
+
+def build_networks(scenario: Scenario, case: Case) -> tuple[FeederNet, ...]:
+    """One net per feeder, with the case's DERs placed."""
+    return tuple(build_feeder_net(scenario, case, feeder) for feeder in scenario.feeders)
+
+
+def build_feeder_net(scenario: Scenario, case: Case, feeder: Feeder) -> FeederNet:
+    if feeder.source == "synthetic":
+        net, slack, main_path, node_positions = _synthetic_topology(scenario, feeder)
+    else:
+        net, slack, main_path, node_positions = _imported_topology(scenario, feeder)
+    loads = _place_loads(net, feeder, node_positions)
+    ders = tuple(_place_der(net, der, feeder, main_path) for der in case.ders if der.feeder == feeder.name)
+    return FeederNet(feeder.name, net, slack, main_path, ders, loads, feeder.load_power_factor)
+
+
+def _conductor_std_type(net: pp.pandapowerNet, scenario: Scenario, name: str) -> str:
+    """Register a user-defined conductor as a pandapower standard type (built-in types exist already)."""
+    for conductor in scenario.conductor_types:
+        if conductor.name == name:
+            pp.create_std_type(net, {"r_ohm_per_km": conductor.r_ohm_per_km, "x_ohm_per_km": conductor.x_ohm_per_km,
+                                     "c_nf_per_km": conductor.c_nf_per_km, "max_i_ka": conductor.max_i_ka,
+                                     "type": "ol" if conductor.c_nf_per_km < 50 else "cs"}, name, element="line")
+    return name
+
+
+def _synthetic_topology(scenario: Scenario, feeder: Feeder):
+    """Main line with laterals; returns the net, slack bus, main path and each load node's position (0..1]."""
+    sub = scenario.substation
+    vn_kv = sub.transformer.lv_kv
+    net = pp.create_empty_network(name=feeder.name, f_hz=50.0, sn_mva=1.0)
+    std_type = _conductor_std_type(net, scenario, feeder.conductor)
+    slack = pp.create_bus(net, vn_kv, name=f"{feeder.name} {BUSBAR_NAME}", type="b")
+    pp.create_ext_grid(net, slack, vm_pu=sub.busbar_pu, va_degree=0.0, name=f"{sub.name} OLTC")
+    section_km = feeder.length_km / feeder.sections
+    main = [slack]
+    positions: list[tuple[int, float]] = []
+    for k in range(1, feeder.sections + 1):
+        bus = pp.create_bus(net, vn_kv, name=f"{feeder.name}-M{k:02d}", type="n")
+        pp.create_line(net, main[-1], bus, section_km, std_type, name=f"{feeder.name}-M{k:02d}")
+        main.append(bus)
+        positions.append((bus, k / feeder.sections))
+    lateral_km = LATERAL_LENGTH_SHARE.get(feeder.ambit, 0.15) * feeder.length_km
+    lateral_sections = max(2, round(feeder.sections * lateral_km / feeder.length_km))
+    for i in range(1, feeder.laterals + 1):
+        anchor_k = max(1, round(i * feeder.sections / (feeder.laterals + 1)))
+        anchor = main[anchor_k]
+        previous = anchor
+        for j in range(1, lateral_sections + 1):
+            bus = pp.create_bus(net, vn_kv, name=f"{feeder.name}-L{i}-{j:02d}", type="n")
+            pp.create_line(net, previous, bus, lateral_km / lateral_sections, std_type, name=f"{feeder.name}-L{i}-{j:02d}")
+            previous = bus
+            distance = anchor_k * section_km + j * lateral_km / lateral_sections
+            positions.append((bus, min(1.0, distance / feeder.length_km)))
+    return net, slack, tuple(main), positions
+
+
+def _imported_topology(scenario: Scenario, feeder: Feeder):
+    if feeder.source == "file":
+        try:
+            net = pp.from_json(str(feeder.path))
+        except Exception as err:  # noqa: BLE001 - any failure to read is the user's file
+            raise FlexoptError([Problem(f"cannot read the pandapower network {feeder.path.name}: {err}", feeder.span,
+                                        "export it with pandapower.to_json(net, path)")]) from None
+    else:
+        net = getattr(pn, feeder.builder)()
+    net.name = feeder.name
+    if len(net.ext_grid) == 0:
+        raise FlexoptError([Problem(f"the imported network of feeder '{feeder.name}' has no slack (ext_grid)",
+                                    feeder.span, "add an external grid at its busbar")])
+    slack = int(net.ext_grid.bus.iloc[0])
+    net.ext_grid["vm_pu"] = scenario.substation.busbar_pu
+    main_path, distance = _longest_path(net, slack)
+    total = max(distance.values()) or 1.0
+    load_buses = net.load.bus.unique().tolist() if len(net.load) else [b for b in net.bus.index if b != slack]
+    positions = [(int(b), distance.get(int(b), 0.0) / total) for b in load_buses]
+    return net, slack, main_path, positions
+
+
+def _longest_path(net: pp.pandapowerNet, slack: int) -> tuple[tuple[int, ...], dict[int, float]]:
+    """Buses from the slack to the electrically farthest bus (by line length), and every bus's distance."""
+    import networkx as nx
+    from pandapower.topology import create_nxgraph
+
+    graph = create_nxgraph(net, respect_switches=True, include_out_of_service=False)
+    distance, paths = nx.single_source_dijkstra(graph, slack, weight="weight")
+    far = max(distance, key=lambda b: (distance[b], -b))
+    return tuple(int(b) for b in paths[far]), {int(b): float(d) for b, d in distance.items()}
+
+
+CLASS_WEIGHT = {
+    # where along the feeder (x = 0 at the busbar, 1 at its end) each class of customer sits
+    "residential": lambda x: 1.0,
+    "commercial": lambda x: 1.6 - x,
+    "agricultural": lambda x: 0.4 + x,
+    "industrial": lambda x: 1.0,
+}
+
+
+def _place_loads(net: pp.pandapowerNet, feeder: Feeder, positions: list[tuple[int, float]]) -> tuple[LoadElement, ...]:
+    """One load per node and customer class, sharing the class's demand by position weights."""
+    elements: list[LoadElement] = []
+    if feeder.source != "synthetic" and not feeder.demand_mwh_per_year:
+        for idx, row in net.load.iterrows():
+            elements.append(LoadElement(str(row["name"]) if row["name"] is not None else f"load {idx}", int(idx), None,
+                                        0.0, float(row.p_mw), float(row.q_mvar)))
+        return tuple(elements)
+    if feeder.source != "synthetic":  # imported with a declared demand: its loads mark where customers are
+        weights_at = {int(r.bus): float(r.p_mw) for r in net.load.itertuples()} if len(net.load) else {}
+        net.load.drop(net.load.index, inplace=True)
+    else:
+        weights_at = {}
+    if not feeder.demand_mwh_per_year:
+        return tuple(elements)
+    for share in feeder.mix:
+        weigh = CLASS_WEIGHT[share.customer_class]
+        nodes = positions
+        if share.customer_class == "industrial" and feeder.source == "synthetic" and len(positions) > 4:
+            nodes = positions[2::4]  # a few larger sites rather than every node
+        weights = np.array([max(weigh(x), 0.05) * weights_at.get(bus, 1.0) for bus, x in nodes])
+        weights = weights / weights.sum()
+        for (bus, _), w in zip(nodes, weights):
+            name = f"{net.bus.at[bus, 'name']} {share.customer_class}"
+            idx = pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=name, type=share.customer_class)
+            elements.append(LoadElement(name, int(idx), share.customer_class, float(w), 0.0, 0.0))
+    return tuple(elements)
+
+
+def _bus_at(point: PointOnFeeder, feeder: Feeder, main_path: tuple[int, ...], net: pp.pandapowerNet) -> int:
+    fraction = point.fraction
+    if fraction is None:
+        length = feeder.length_km if feeder.length_km else _path_length(net, main_path)
+        fraction = min(1.0, point.km / length) if length else 1.0
+    k = max(1, min(len(main_path) - 1, round(fraction * (len(main_path) - 1))))
+    return main_path[k]
+
+
+def _path_length(net: pp.pandapowerNet, path: tuple[int, ...]) -> float:
+    _, distance = _longest_path(net, path[0])
+    return distance.get(path[-1], 0.0)
+
+
+def _place_der(net: pp.pandapowerNet, der: Der, feeder: Feeder, main_path: tuple[int, ...]) -> DerElement:
+    position = der.position
+    if position.kind == "bus":
+        matches = net.bus.index[net.bus.name == position.bus].tolist()
+        if not matches:
+            names = [str(n) for n in net.bus.name.tolist()]
+            from flexopt.errors import did_you_mean, known_list
+
+            raise FlexoptError([Problem(f"feeder '{feeder.name}' has no bus named '{position.bus}'", position.span,
+                                        did_you_mean(position.bus, names) or f"buses: {known_list(names)}")])
+        buses = [int(matches[0])]
+    elif position.kind == "point":
+        buses = [_bus_at(position.start, feeder, main_path, net)]
+    else:
+        first = main_path.index(_bus_at(position.start, feeder, main_path, net))
+        last = main_path.index(_bus_at(position.end, feeder, main_path, net))
+        buses = list(main_path[first:last + 1])
+    shares = tuple(1.0 / len(buses) for _ in buses)
+    indices = []
+    for bus, share in zip(buses, shares):
+        if der.kind == "enduser":
+            idx = pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=der.name, type="enduser", controllable=True)
+        else:
+            idx = pp.create_sgen(net, bus, p_mw=0.0, q_mvar=0.0, sn_mva=der.apparent_mva * share, name=der.name,
+                                 type=der.kind, controllable=True)
+        indices.append(int(idx))
+    return DerElement(der.name, "load" if der.kind == "enduser" else "sgen", tuple(indices), shares)
+
+
+# ---------------------------------------------------------------------------
+# Operating points
+# ---------------------------------------------------------------------------
+
+
+def reactive_of(p_mw: np.ndarray | float, power_factor: float, absorbing: bool) -> np.ndarray | float:
+    """Reactive power at a fixed power factor (sign: generator convention, absorbing negative)."""
+    tan_phi = math.tan(math.acos(min(1.0, power_factor)))
+    return (-1.0 if absorbing else 1.0) * np.asarray(p_mw) * tan_phi
+
+
+@dataclass(frozen=True)
+class OperatingPoints:
+    """Expected P and Q of every load and DER row of a feeder net over the intervals (rows: interval)."""
+
+    load_p_mw: np.ndarray  # (interval, net.load row) in the order of net.load.index
+    load_q_mvar: np.ndarray
+    sgen_p_mw: np.ndarray  # (interval, net.sgen row)
+    sgen_q_mvar: np.ndarray
+
+
+def operating_points(feeder_net: FeederNet, case: Case, profiles) -> OperatingPoints:
+    """The expected working point (no bid) of the feeder in every interval."""
+    net = feeder_net.net
+    n = len(profiles.days.weight_h)
+    load_pos = {idx: i for i, idx in enumerate(net.load.index)}
+    sgen_pos = {idx: i for i, idx in enumerate(net.sgen.index)}
+    load_p = np.zeros((n, len(net.load)))
+    load_q = np.zeros((n, len(net.load)))
+    sgen_p = np.zeros((n, len(net.sgen)))
+    sgen_q = np.zeros((n, len(net.sgen)))
+    tan_load = math.tan(math.acos(feeder_net.load_power_factor))
+    class_series: dict[str, np.ndarray] = {}
+    for load in feeder_net.loads:
+        col = load_pos[load.index]
+        if load.customer_class is None:
+            load_p[:, col] = load.p_mw
+            load_q[:, col] = load.q_mvar
+            continue
+        if load.customer_class not in class_series:
+            class_series[load.customer_class] = profiles.feeder_class_demand_mw(feeder_net.feeder, load.customer_class)
+        load_p[:, col] = class_series[load.customer_class] * load.share
+        load_q[:, col] = load_p[:, col] * tan_load
+    for element in feeder_net.ders:
+        der = case.der(element.der)
+        p = np.asarray(profiles.der_p_mw[der.name], dtype=float)
+        for idx, share in zip(element.indices, element.shares):
+            if element.table == "load":
+                col = load_pos[idx]
+                load_p[:, col] = p * share
+                load_q[:, col] = p * share * math.tan(math.acos(der.power_factor))
+            else:
+                col = sgen_pos[idx]
+                sgen_p[:, col] = p * share
+                sgen_q[:, col] = reactive_of(p * share, der.power_factor, der.q_direction == "absorbing")
+    return OperatingPoints(load_p, load_q, sgen_p, sgen_q)
+
+
+def set_interval(net: pp.pandapowerNet, points: OperatingPoints, interval: int) -> None:
+    """Write one interval's expected setpoints into the net (for pandapower.runpp)."""
+    net.load["p_mw"] = points.load_p_mw[interval]
+    net.load["q_mvar"] = points.load_q_mvar[interval]
+    net.sgen["p_mw"] = points.sgen_p_mw[interval]
+    net.sgen["q_mvar"] = points.sgen_q_mvar[interval]
+
+
+def transformer_loading_percent(substation: Substation, p_mw: np.ndarray, q_mvar: np.ndarray) -> np.ndarray:
+    """Loading of the HV/MV transformer from the summed exchange of all feeders at the busbar.
+
+    The busbar is held at its setpoint, so the current is |S| / (sqrt(3) * v_busbar * V_n);
+    relative to the rated current that is |S| / (v_busbar * S_n).
+    """
+    apparent = np.hypot(p_mw, q_mvar)
+    return 100.0 * apparent / (substation.busbar_pu * substation.transformer.rated_mva)
+
+
+# ---------------------------------------------------------------------------
+# Export
+# ---------------------------------------------------------------------------
+
+
+def export_nets(scenario: Scenario, case: Case, out: Path) -> list[Path]:
+    """Write DIR/<feeder>.json for every feeder, each written atomically; loads at their annual peak."""
+    from flexopt.profiles import compile_profiles
+
+    profiles = compile_profiles(scenario, case)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for feeder_net in build_networks(scenario, case):
+        points = operating_points(feeder_net, case, profiles)
+        peak = int(np.argmax(points.load_p_mw.sum(axis=1))) if points.load_p_mw.size else 0
+        set_interval(feeder_net.net, points, peak)
+        path = out / f"{feeder_net.feeder}.json"
+        fd, tmp = tempfile.mkstemp(prefix=f".{feeder_net.feeder}.", suffix=".json", dir=out)
+        os.close(fd)
+        try:
+            pp.to_json(feeder_net.net, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        written.append(path)
+    return written
+
+
+def export_nets_command(file: str, case_name: str | None, out: str) -> int:
+    from flexopt.validate import load_scenario
+
+    scenario, warnings = load_scenario(file)
+    for warning in warnings:
+        print(warning.format())
+    case = _pick_case(scenario, case_name)
+    paths = export_nets(scenario, case, Path(out))
+    for path in paths:
+        net = pp.from_json(str(path))
+        print(f"{path}: {len(net.bus)} buses, {len(net.line)} lines, {len(net.load)} loads, {len(net.sgen)} sgens")
+    return 0
+
+
+def _pick_case(scenario: Scenario, name: str | None) -> Case:
+    from flexopt.errors import did_you_mean, known_list
+
+    if name is None:
+        return scenario.cases[0]
+    for case in scenario.cases:
+        if case.name == name:
+            return case
+    names = [c.name for c in scenario.cases]
+    raise FlexoptError([Problem(f"scenario '{scenario.name}' has no case '{name}'", None,
+                                did_you_mean(name, names) or f"cases: {known_list(names)}")])
