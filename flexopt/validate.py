@@ -620,6 +620,9 @@ class _Validator:
                 self.error(f"unknown customer class '{word.text}'", word.span,
                            did_you_mean(word.text, CUSTOMER_CLASSES) or f"classes: {known_list(CUSTOMER_CLASSES)}")
                 continue
+            if word.text not in self.profiles:
+                self.error(f"no profile for the {word.text} customers", word.span,
+                           f"declare one named like the class: profile {word.text} generated demand {{ class {word.text} }}")
             if word.text in seen:
                 self.error(f"customer class '{word.text}' appears twice in the mix", word.span)
                 continue

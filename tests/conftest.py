@@ -17,7 +17,7 @@ CASE_STUDY = SCENARIOS / "sardinia_ps.flex"
 #: The smallest complete scenario; tests append or replace lines to exercise one statement.
 MINIMAL = """\
 scenario "mini"
-profile pv generated pv { latitude 39.2 deg  longitude 9.1 deg }
+profile pv generated pv { latitude 39.2 deg  longitude 9.1 deg }  profile residential generated demand { class residential }
 price buy 50 EUR/MWh
 price sell 40 EUR/MWh
 substation PS { transformer 40 MVA 150/15 kV }

@@ -20,4 +20,4 @@ def test_der_options_do_not_swallow_the_next_statement(folder):
 
     text = MINIMAL + "profile wind generated wind { site coastal }\nder W1 wind 1 MW at R1 end\nprofile x generated chp { zone C }\n"
     scenario = folder.load(text)
-    assert {p.name for p in scenario.profiles} == {"pv", "wind", "x"}
+    assert {p.name for p in scenario.profiles} == {"pv", "residential", "wind", "x"}

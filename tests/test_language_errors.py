@@ -78,8 +78,15 @@ def test_share_above_100_percent(folder):
 
 
 def test_mix_that_does_not_add_up(folder):
-    line, column, message, _ = folder.error(MINIMAL.replace("mix residential 100 %", "mix residential 60 % commercial 30 %"))
+    text = MINIMAL.replace("mix residential 100 %", "mix residential 60 % commercial 30 %")
+    line, column, message, _ = folder.error(text + "profile commercial generated demand { class commercial }")
     assert (line, column, message) == (9, 19, "the customer mix adds up to 90 %, not 100 %")
+
+
+def test_a_customer_class_needs_its_demand_profile(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("mix residential 100 %", "mix residential 60 % commercial 40 %"))
+    assert (line, column, message) == (9, 40, "no profile for the commercial customers")
+    assert hint == "declare one named like the class: profile commercial generated demand { class commercial }"
 
 
 def test_inverted_voltage_band(folder):

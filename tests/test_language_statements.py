@@ -88,7 +88,7 @@ def test_csv_and_generated_profiles(folder):
     text = MINIMAL + """
 profile wind generated wind { site coastal  hub_height 80 m }
 profile chp generated chp { zone C }
-profile residential generated demand { class residential }
+profile commercial generated demand { class commercial }
 profile measured csv "data/prices.csv" column "buy"
 """
     scenario = folder.load(text)
@@ -147,7 +147,7 @@ conductor "Al 150 overhead" { resistance 0.206 ohm/km  reactance 0.39 ohm/km  ca
 def test_synthetic_feeder_parameters(folder):
     text = MINIMAL.replace("feeder R1 rural {", "feeder R1 rural { laterals 3  power factor 0.9").replace(
         "mix residential 100 %", "mix residential 40 %  agricultural 60 %")
-    f = folder.load(text).feeder("R1")
+    f = folder.load(text + "profile agricultural generated demand { class agricultural }").feeder("R1")
     assert (f.ambit, f.source, f.length_km, f.sections, f.laterals, f.load_power_factor) == ("rural", "synthetic", 10, 10, 3, 0.9)
     assert f.demand_mwh_per_year == 5000
     assert [(s.customer_class, s.share) for s in f.mix] == [("residential", 0.4), ("agricultural", 0.6)]
@@ -157,7 +157,7 @@ def test_imported_feeders_from_pandapower_json_and_builder(folder):
     (folder.root / "data" / "net.json").write_text("{}")
     text = MINIMAL + """
 feeder X1 urban from file "data/net.json"
-feeder X2 from pandapower "create_cigre_network_mv" { demand 3 GWh/y  mix commercial 100 % }
+feeder X2 from pandapower "create_cigre_network_mv" { demand 3 GWh/y  mix residential 100 % }
 der PV9 pv 1 MW at X2 bus "Bus 11"
 """
     scenario = folder.load(text)
