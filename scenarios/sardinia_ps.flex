@@ -47,7 +47,7 @@ limits {
 
 # ---- feeders -----------------------------------------------------------------
 feeder R1 rural {
-  length 24 km  sections 24  laterals 4
+  length 21 km  sections 21  laterals 4
   conductor "NA2XS2Y 1x185 RM/25 12/20 kV"
   demand 18.0 GWh/y
   mix residential 45 %  commercial 15 %  agricultural 25 %  industrial 15 %
@@ -78,13 +78,14 @@ feeder U5 urban {                    # passive: no generation
 }
 
 # ---- distributed generation (capability curves as in section 5) -------------
-der PV_D3   pv    9.6 MW  at D3 end     capability semicircle
-der PV_R1   pv   16.4 MW  at R1 end     capability semicircle
-der WT_R1   wind  1.25 MW at R1 end     capability rectangular pf 0.95
-der WT_R2   wind  1.25 MW at R2 end     capability rectangular pf 0.95
-der CHP_D3  chp   2.7 MW  at D3 end     capability synchronous
-der CHP_R2  chp   1.3 MW  at R2 start   capability synchronous
-der CHP_U4  chp   1.2 MW  at U4 start   capability synchronous
+# Annual energies: the paper's totals (PV 35.03, wind 3.87, CHP 20.35 GWh/y) split by rating.
+der PV_D3   pv    9.6 MW  at D3 end     capability semicircle  energy 12.934 GWh/y
+der PV_R1   pv   16.4 MW  at R1 end     capability semicircle  energy 22.096 GWh/y
+der WT_R1   wind  1.25 MW at R1 end     capability rectangular pf 0.95  energy 1.935 GWh/y
+der WT_R2   wind  1.25 MW at R2 end     capability rectangular pf 0.95  energy 1.935 GWh/y
+der CHP_D3  chp   2.7 MW  at D3 end     capability synchronous  energy 10.567 GWh/y
+der CHP_R2  chp   1.3 MW  at R2 start   capability synchronous  energy 5.088 GWh/y
+der CHP_U4  chp   1.2 MW  at U4 start   capability synchronous  energy 4.696 GWh/y
 
 # ---- bid rules: the paper's Table 2 ------------------------------------------
 bids {
