@@ -55,7 +55,7 @@ feeder R1 rural {
 feeder R2 rural {
   length 18 km  sections 18  laterals 3
   conductor "NA2XS2Y 1x185 RM/25 12/20 kV"
-  demand 14.4 GWh/y
+  demand 22.0 GWh/y
   mix residential 45 %  commercial 15 %  agricultural 25 %  industrial 15 %
 }
 feeder D3 dedicated {
@@ -67,13 +67,13 @@ feeder D3 dedicated {
 feeder U4 urban {
   length 6 km  sections 12  laterals 3
   conductor "NA2XS2Y 1x240 RM/25 12/20 kV"
-  demand 25.0 GWh/y
+  demand 9.0 GWh/y
   mix residential 50 %  commercial 35 %  industrial 15 %
 }
 feeder U5 urban {                    # passive: no generation
   length 5 km  sections 10  laterals 2
   conductor "NA2XS2Y 1x240 RM/25 12/20 kV"
-  demand 23.0 GWh/y
+  demand 31.4 GWh/y
   mix residential 55 %  commercial 35 %  industrial 10 %
 }
 
