@@ -126,12 +126,11 @@ def _problem_order(problem: Problem) -> tuple:
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A "did you mean 'X'?" hint for a misspelt name, or None when nothing is close."""
     pool = sorted(set(candidates))
+    lowered = {c.lower(): c for c in pool}
+    if word.lower() in lowered:  # a slip of case first: 'mw' means 'MW', not 'm'
+        return f"did you mean '{lowered[word.lower()]}'?"
     cutoff = 0.5 if len(word) <= 3 else 0.6  # "R2" vs "R1" is a typo too
     close = difflib.get_close_matches(word, pool, n=1, cutoff=cutoff)
-    if not close:
-        lowered = {c.lower(): c for c in pool}
-        if word.lower() in lowered:
-            close = [lowered[word.lower()]]
     if close:
         return f"did you mean '{close[0]}'?"
     return None

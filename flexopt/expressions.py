@@ -140,15 +140,21 @@ def unit_of(expr: Expr, price_unit: Callable[[str], str]) -> str:
     if left == right:
         return DIMENSIONLESS
     raise ExpressionUnitError(
-        f"cannot divide {left} by {right}", expr.span, "divide a price by a plain number, or a price by a price of the same unit"
+        f"cannot divide {describe(left)} by {describe(right)}", expr.span,
+        "divide a price by a plain number, or a price by a price of the same unit"
     )
+
+
+def describe(unit: str) -> str:
+    """A unit for a message: the unit itself, or "a plain number" for a number without one."""
+    return "a plain number" if unit == DIMENSIONLESS else unit
 
 
 def _same_unit(units: list[str], what: str, span: Span) -> str:
     distinct = sorted(set(units))
     if len(distinct) == 1:
         return distinct[0]
-    shown = " and ".join("a plain number" if u == DIMENSIONLESS else u for u in distinct)
+    shown = " and ".join(describe(u) for u in distinct)
     hint = "give constants their unit, e.g. 5 EUR/MWh" if DIMENSIONLESS in distinct else None
     raise ExpressionUnitError(f"{what} mixes {shown}", span, hint)
 
@@ -183,6 +189,13 @@ def evaluate(expr: Expr, prices: PriceValues) -> np.ndarray | float:
         return left * right
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.divide(left, right)
+
+
+def constant_value(expr: Expr) -> float | None:
+    """The value of an expression that refers to no named price (``-0``, ``1 - 1``), else None."""
+    if references(expr):
+        return None
+    return float(evaluate(expr, {}))
 
 
 def render(expr: Expr) -> str:

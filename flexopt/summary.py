@@ -29,7 +29,7 @@ def feeders_table(scenario: Scenario) -> pd.DataFrame:
             "sections": f.sections,
             "conductor": f.conductor or "-",
             "demand_gwh_per_y": (f.demand_mwh_per_year or 0.0) / 1000.0,
-            "mix": " ".join(f"{s.customer_class} {s.share * 100:g}%" for s in f.mix) or "-",
+            "mix": " ".join(f"{s.customer_class} {s.share * 100:g} %" for s in f.mix) or "-",
         })
     return pd.DataFrame(rows).set_index("feeder")
 
@@ -53,7 +53,7 @@ def bid_rules_table(case: Case) -> pd.DataFrame:
         up = _offer_text(rule.up if isinstance(rule.up, Offer) else None)
         rows.append({
             "applies to": rule.selector.label(),
-            "participation": f"{(rule.participation if rule.participation is not None else 1.0) * 100:g} %",
+            "participation": f"{rule.participation * 100:g} %" if rule.participation is not None else "-",
             "down quantity": down[0],
             "down price (EUR/MWh)": down[1],
             "up quantity": up[0],
@@ -78,9 +78,11 @@ def format_summary(scenario: Scenario, file_label: str) -> str:
     cal = scenario.calendar
     title = f" — {scenario.title}" if scenario.title else ""
     out.append(f"{file_label}: OK  scenario '{scenario.name}'{title}")
-    holidays = f", public holidays of {cal.holiday_country}" if cal.holiday_country else ""
+    details = ([f"year {cal.year}"] if cal.year else []) + (
+        [f"public holidays of {cal.holiday_country}"] if cal.holiday_country else [])
     out.append(f"calendar: {len(cal.seasons)} seasons x {len(cal.day_types)} day types x {cal.steps_per_day} steps "
-               f"= {cal.n_intervals} intervals, {cal.days_per_year} days (year {cal.year}{holidays})")
+               f"= {cal.n_intervals} intervals, {cal.days_per_year} days"
+               + (f" ({', '.join(details)})" if details else ""))
     t = scenario.substation.transformer
     out.append(f"substation {scenario.substation.name}: {t.rated_mva:g} MVA {t.hv_kv:g}/{t.lv_kv:g} kV, "
                f"vk {t.vk_percent:g} %, busbar {scenario.substation.busbar_pu:g} pu")

@@ -22,6 +22,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from flexopt import expressions as ex
 from flexopt.errors import FlexoptError, Problem, Span, did_you_mean
+from flexopt.units import ALL_UNITS
 
 #: Largest scenario file accepted; scenarios are a few kB, this guards against mistakes.
 MAX_SCENARIO_BYTES = 4 * 1024 * 1024
@@ -762,17 +763,16 @@ def _syntax_problem(err: UnexpectedInput, text: str, file: str) -> Problem:
         token = err.token
         shown = str(token)
         span = Span(file, token.line, token.column, token.end_line, token.end_column)
+        special = _voltage_pair_problem(err, text, span) or _unit_problem(token, text, file, expected)
+        if special is not None:
+            return special
         message = f"unexpected '{shown}'"
+        decimal = _decimal_comma_hint(text, token) if token.type == "COMMA" else None
+        if decimal is not None:
+            return Problem(message, span, decimal)
         hint = None
-        if token.type == "NAME" and _follows_number(text, token) and "a unit" not in expected:
-            from flexopt.units import ALL_UNITS
-
-            close = did_you_mean(shown, ALL_UNITS)
-            return Problem(f"'{shown}' is not a unit flexopt knows", span, (close + " " if close else "") + _unit_hint())
         if token.type == "NAME" and keywords:
             hint = did_you_mean(shown, keywords)
-        if hint is None and token.type == "NAME" and ("a unit" in expected or _follows_number(text, token)):
-            hint = f"'{shown}' is not a unit flexopt knows; " + _unit_hint()
         if hint is None and token.type in ("NAME",) and "a name" in expected and shown in _reserved_words():
             hint = f"'{shown}' is a keyword of the language; choose another name"
         expected_text = "expected " + _or_list(expected)
@@ -787,10 +787,84 @@ def _syntax_problem(err: UnexpectedInput, text: str, file: str) -> Problem:
     return Problem(f"unexpected character {char!r}", span, hint)
 
 
-def _follows_number(text: str, token: Token) -> bool:
-    """Whether a token stands right after a number, where a mistyped unit would be."""
-    before = text[: token.start_pos].rstrip() if token.start_pos is not None else ""
-    return bool(re.search(r"[0-9]$", before))
+def _previous_token(text: str, position: int) -> Token | None:
+    """The token that ends before ``position`` (comments and spaces skipped); None at the start.
+
+    Tokens never span lines, so lexing starts at a line start: the latest one with a token before
+    ``position``, which keeps this cheap in a long file.
+    """
+    start = text.rfind("\n", 0, position) + 1
+    while True:
+        try:
+            tokens = list(parser().lex(text[start:position]))
+        except lark.exceptions.LarkError:  # the text before an error always lexes; be safe anyway
+            return None
+        if tokens or start == 0:
+            return tokens[-1] if tokens else None
+        start = text.rfind("\n", 0, start - 1) + 1
+
+
+def _voltage_pair_problem(err: UnexpectedToken, text: str, span: Span) -> Problem | None:
+    """``transformer 40 MVA 150 kV/15 kV``: the HV number takes no unit of its own."""
+    token = err.token
+    if set(err.expected) != {"SLASH"} or token.type not in ("NAME", "UNIT"):
+        return None
+    previous = _previous_token(text, token.start_pos)
+    if previous is None or previous.type != "NUMBER":
+        return None
+    unit = str(token) if str(token) in ("kV", "V") else "kV"
+    mv = re.match(r"\s*/?\s*([0-9][0-9.]*)", text[token.end_pos:])
+    pair = f"{previous}/{mv.group(1) if mv else '15'} {unit}"
+    return Problem(f"write the voltage pair with one unit at the end: {pair}", span,
+                   "the HV number takes the unit of the MV one")
+
+
+def _unit_problem(token: Token, text: str, file: str, expected: list[str]) -> Problem | None:
+    """A mistyped unit where one belongs (after a number): ``10 mw``, ``18 MWh/year``, ``85 EUR/MW``.
+
+    The whole word glued by ``/`` is judged, so ``EUR/MW`` is reported as one unit, not as an
+    unexpected ``/``.
+    """
+    line_start = text.rfind("\n", 0, token.start_pos) + 1
+    before = re.search(r"[A-Za-z_][\w/]*$", text[line_start: token.start_pos])  # a word glued to the token's left
+    if token.type != "NAME" and not (token.type == "SLASH" and before):
+        return None
+    start = line_start + before.start() if before else token.start_pos
+    end = token.start_pos + re.match(r"[\w/]*", text[token.start_pos:]).end()
+    previous = _previous_token(text, start)
+    after_number = previous is not None and previous.type == "NUMBER"
+    if not after_number and not (token.type == "NAME" and "a unit" in expected):
+        return None
+    word = text[start:end]
+    column = token.column - (token.start_pos - start)
+    span = Span(file, token.line, column, token.line, column + len(word))
+    return Problem(f"'{word}' is not a unit flexopt knows", span, _unit_fix(word))
+
+
+def _unit_fix(word: str) -> str:
+    """The hint for a mistyped unit: the likely one (``mw`` -> MW, ``MWh/year`` -> MWh/y), then the choices."""
+    by_lower = {unit.lower(): unit for unit in ALL_UNITS}
+    left, _, right = word.lower().partition("/")
+    if left in ("eur", "euro", "euros"):
+        if "var" in right:
+            likely = "EUR/kvarh" if right.startswith("k") else "EUR/Mvarh"
+        else:
+            likely = "EUR/kWh" if right.startswith("k") else "EUR/MWh"
+        return f"did you mean '{likely}'? a price is in EUR/MWh or EUR/kWh, a reactive price in EUR/Mvarh or EUR/kvarh"
+    if left in ("kwh", "mwh", "gwh") and right in ("year", "years", "yr", "a", "annum"):
+        suggestion: str | None = f"did you mean '{by_lower[left + '/y']}'?"
+    else:
+        suggestion = did_you_mean(word, ALL_UNITS)
+    return (suggestion + " " if suggestion else "") + _unit_hint()
+
+
+def _decimal_comma_hint(text: str, token: Token) -> str | None:
+    """``1,5 MW``: a decimal comma between digits, written as a decimal point."""
+    whole = re.search(r"(?<![\w.])[0-9]+$", text[text.rfind("\n", 0, token.start_pos) + 1: token.start_pos])
+    fraction = re.match(r"[0-9]+", text[token.end_pos:])
+    if whole is None or fraction is None:
+        return None
+    return f"use a decimal point: {whole.group()}.{fraction.group()}"
 
 
 def _or_list(words: list[str]) -> str:

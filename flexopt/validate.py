@@ -83,6 +83,12 @@ GENERATOR_PARAMS: dict[str, dict[str, tuple[u.Dimension | None, tuple[str, ...] 
     },
 }
 
+#: Functions of price expressions; their names cannot name a price (it could never be referred to).
+EXPRESSION_FUNCTIONS = ("min", "max")
+
+#: Data files a scenario refers to, by suffix: what they are, for "this is ..., not a scenario file".
+DATA_FILE_KINDS = {".csv": "a CSV data file", ".json": "a JSON file (a pandapower network?)"}
+
 SCOPE_BLOCKS = (sx.LimitsBlock, sx.BidsBlock, sx.ReactiveBlock, sx.StudyBlock)
 BLOCK_WORDS = {sx.LimitsBlock: "limits", sx.BidsBlock: "bids", sx.ReactiveBlock: "reactive", sx.StudyBlock: "study",
                sx.CalendarBlock: "calendar", sx.SubstationBlock: "substation"}
@@ -101,6 +107,9 @@ def load_scenario(path: str | Path) -> tuple[Scenario, list[Problem]]:
         raise file_problem(shown, "no such file", did_you_mean_file(path))
     if path.is_dir():
         raise file_problem(shown, "this is a folder, not a scenario file", "name a .flex file inside it")
+    if path.suffix.lower() in DATA_FILE_KINDS:
+        raise file_problem(shown, f"this is {DATA_FILE_KINDS[path.suffix.lower()]}, not a scenario file",
+                           "name the .flex scenario file that refers to it")
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -147,6 +156,10 @@ class _Validator:
         self.conductor_names: set[str] = set()
         self.feeders: dict[str, Feeder] = {}
         self.profiles: dict[str, ProfileSource] = {}
+        #: hours of the calendar year, bounding a DER's annual energy (a leap year until the calendar is known)
+        self.hours_per_year = 8784
+        #: names of the DERs each case declares itself, to tell a DER of another case from a misspelt one
+        self.case_ders: dict[str, set[str]] = {}
         self._csv_headers: dict[Path, list[str] | None] = {}
 
     # -- small helpers ----------------------------------------------------------
@@ -169,12 +182,12 @@ class _Validator:
             return None
         value = q.value * dim.factors[unit]
         return self.check_range(value, q.span, what, unit=dim.model_unit, minimum=minimum, maximum=maximum,
-                                above=above, integer=integer, written=q.value * (1 if q.unit else 1))
+                                above=above, integer=integer)
 
     def check_range(self, value: float, span: Span, what: str, *, unit: str = "", minimum: float | None = None,
-                    maximum: float | None = None, above: float | None = None, integer: bool = False,
-                    written: float | None = None) -> float | None:
-        shown_unit = f" {unit}" if unit and unit not in ("%",) else unit
+                    maximum: float | None = None, above: float | None = None, integer: bool = False) -> float | None:
+        """``value`` if it is finite and in range, else None with an error that shows ``unit`` ("100 %")."""
+        shown_unit = f" {unit}" if unit else ""
         if not math.isfinite(value):
             self.error(f"{what} is not a finite number", span)
             return None
@@ -266,6 +279,9 @@ class _Validator:
         elif not all(ch.isalnum() or ch in "_-." for ch in name):
             self.error(f"scenario name '{name}' may hold only letters, digits, '_', '-' and '.'", header.name.span,
                        "it names the output folder")
+        elif name in (".", ".."):
+            self.error(f"scenario name '{name}' is not a usable folder name", header.name.span,
+                       "it names the output folder; use letters or digits, e.g. scenario \"my_substation\"")
 
         singles: dict[type, object] = {}
         for stmt in statements:
@@ -279,6 +295,8 @@ class _Validator:
                     singles[kind] = stmt
 
         calendar = self.calendar(singles.get(sx.CalendarBlock))
+        if calendar is not None:
+            self.hours_per_year = calendar.days_per_year * 24
         self.conductor_types = self.conductors([s for s in statements if isinstance(s, sx.ConductorDecl)])
         self.profile_sources([s for s in statements if isinstance(s, sx.ProfileDecl)])
         substation = self.substation(singles.get(sx.SubstationBlock))
@@ -354,27 +372,35 @@ class _Validator:
 
         season_names = [s for s, _ in seasons]
         explicit: dict[str, dict[str, int]] = {}
+        days_readable = True  # False once a 'days' line has an error: its totals would only repeat it
         for setting in (s for s in settings if s.key == "days"):
             decl: sx.DaysDecl = setting.value
             season = decl.season.text
             if season not in season_names:
                 self.error(f"unknown season '{season}'", decl.season.span,
                            did_you_mean(season, season_names) or f"seasons: {known_list(season_names)}")
+                days_readable = False
                 continue
             if season in explicit:
                 self.error(f"days of season '{season}' are given twice", setting.span)
+                days_readable = False
                 continue
             counts: dict[str, int] = {}
             for day_type, q in decl.counts:
                 if day_type.text not in DAY_TYPES:
                     self.error(f"unknown day type '{day_type.text}'", day_type.span,
                                did_you_mean(day_type.text, DAY_TYPES) or f"day types: {known_list(DAY_TYPES)}")
+                    days_readable = False
                     continue
                 n = self.number(q, f"days of {season} {day_type.text}", minimum=0, maximum=366, integer=True)
-                if n is not None:
+                if n is None:
+                    days_readable = False
+                else:
                     counts[day_type.text] = int(n)
             explicit[season] = counts
 
+        if not days_readable:
+            return None
         if explicit:
             missing_seasons = [s for s in season_names if s not in explicit]
             if missing_seasons:
@@ -413,8 +439,10 @@ class _Validator:
             if not self.name(decl.name, "conductor", taken):
                 continue
             values: dict[str, float] = {}
+            misspelt = False
             for key, q in decl.params:
                 if key.text not in fields:
+                    misspelt = True
                     self.error(f"unknown conductor parameter '{key.text}'", key.span,
                                did_you_mean(key.text, fields) or f"parameters: {known_list(fields)}")
                     continue
@@ -425,14 +453,16 @@ class _Validator:
                                above=0 if key.text in ("reactance", "ampacity") else None)
                 if v is not None:
                     values[key.text] = v
-            missing = [f for f in fields if f not in values and f != "capacitance"]
-            if missing and not self.problems.has_errors:
-                self.error(f"conductor '{decl.name.text}' lacks {', '.join(missing)}", decl.span,
-                           "give resistance and reactance in ohm/km and ampacity in A")
+            given = {key.text for key, _ in decl.params}
+            missing = [f for f in fields if f not in given and f != "capacitance"]
+            if missing:
+                if not misspelt:  # a misspelt parameter is reported as such, not once more as missing
+                    self.error(f"conductor '{decl.name.text}' lacks {', '.join(missing)}", decl.span,
+                               "give resistance and reactance in ohm/km and ampacity in A")
                 continue
-            if len(values) >= 3:
-                result.append(ConductorType(decl.name.text, values.get("resistance", 0.0), values.get("reactance", 0.0),
-                                            values.get("capacitance", 0.0), values.get("ampacity", 0.0), decl.span))
+            if all(f in values for f in fields if f != "capacitance"):
+                result.append(ConductorType(decl.name.text, values["resistance"], values["reactance"],
+                                            values.get("capacitance", 0.0), values["ampacity"], decl.span))
         self.conductor_names = set(taken)
         return tuple(result)
 
@@ -652,6 +682,8 @@ class _Validator:
         for decl in decls:
             if self.name(decl.name, "case", taken):
                 by_name[decl.name.text] = decl
+        self.case_ders = {name: {s.name.text for s in decl.statements if isinstance(s, sx.DerDecl)}
+                          for name, decl in by_name.items()}
         for decl in decls:
             self.check_scope(decl.statements, f"case '{decl.name.text}'")
         self.check_scope(tuple(base), "the scenario")
@@ -666,7 +698,7 @@ class _Validator:
             return (case,) if case else ()
         for name, decl in by_name.items():
             if name not in chains:  # its ancestry is broken: still check what it states itself
-                self.build_case(name, decl.title, None, [base, list(decl.statements)], decl.span)
+                self.build_case(name, decl.title, None, [base, list(decl.statements)], decl.span, ancestry_known=False)
         result = []
         for name, chain in chains.items():
             decl = by_name[name]
@@ -691,6 +723,9 @@ class _Validator:
                 self.name(stmt.name, "DER", ders)
             elif isinstance(stmt, sx.PriceDecl):
                 self.name(stmt.name, "price", prices)
+                if stmt.name.text in EXPRESSION_FUNCTIONS:
+                    self.error(f"'{stmt.name.text}' cannot name a price: {stmt.name.text}(...) is a function in "
+                               "price expressions", stmt.name.span, f"choose another name, e.g. {stmt.name.text}_price")
 
     def extends_chain(self, decl: sx.CaseDecl, by_name: dict[str, sx.CaseDecl]) -> list[sx.CaseDecl] | None:
         """The case and its ancestors, oldest first; None (with an error) on an unknown parent or a cycle."""
@@ -715,8 +750,12 @@ class _Validator:
         return list(reversed(chain))
 
     def build_case(self, name: str, title: str | None, extends: str | None, scopes: list[list[object]],
-                   span: Span | None) -> Case | None:
-        """Resolve a case from its scopes (scenario first, then each ancestor, the case last)."""
+                   span: Span | None, ancestry_known: bool = True) -> Case | None:
+        """Resolve a case from its scopes (scenario first, then each ancestor, the case last).
+
+        Without ``ancestry_known`` (its ``extends`` is broken, which is reported), bid rules may name
+        the DERs of any case: whether the case would inherit them cannot be told.
+        """
         limits = Limits(0.9, 1.1, 100.0, 100.0, None)
         price_decls: dict[str, sx.PriceDecl] = {}
         der_decls: dict[str, sx.DerDecl] = {}
@@ -736,10 +775,13 @@ class _Validator:
                     study = self.study(stmt, study)
         prices = self.prices(list(price_decls.values()))
         ders = self.ders(list(der_decls.values()))
+        declared = set(der_decls)
+        if not ancestry_known:
+            declared.update(*self.case_ders.values())
         for scope in scopes:
             for stmt in scope:
                 if isinstance(stmt, sx.BidsBlock):
-                    self.bid_rules(stmt, rules, prices, ders)
+                    self.bid_rules(stmt, rules, prices, ders, declared)
                 elif isinstance(stmt, sx.ReactiveBlock):
                     reactive = self.reactive(stmt, prices) or reactive
                     reactive_given = True
@@ -903,6 +945,9 @@ class _Validator:
         left, right = self.convert_expr(expr.left), self.convert_expr(expr.right)
         if left is None or right is None:
             return None
+        if expr.op == "/" and ex.constant_value(right) == 0:
+            self.error("division by zero", expr.right.span, "the divisor is always 0")
+            return None
         return ex.BinaryOp(expr.op, left, right, expr.span)
 
     def check_refs(self, expr: ex.Expr, known: dict, where: str) -> bool:
@@ -925,7 +970,7 @@ class _Validator:
             self.error(err.message, err.span, err.hint)
             return None
         if unit == ex.DIMENSIONLESS:
-            if isinstance(expr, ex.Number) and expr.value == 0:
+            if ex.constant_value(expr) == 0:  # a bare 0 (or -0) needs no unit
                 return ex.Number(0.0, slot_unit, expr.span)
             self.error(f"the {where} has no unit", raw.span,
                        f"write it from named prices (e.g. 0.9 * buy) or with a unit (e.g. 40 {slot_unit})")
@@ -1005,13 +1050,14 @@ class _Validator:
                 profile = default
             else:
                 self.error(f"DER {name} has no profile", decl.span,
-                           f"add 'profile NAME' to it, or declare a profile named '{default}'")
+                           f"add 'with profile NAME' to it, or declare a profile named '{default}'")
         energy = None
         if "energy" in singles:
             energy = self.value(singles["energy"].value, u.ENERGY_PER_YEAR, f"the annual energy of {name}", minimum=0)
-            if energy is not None and rated is not None and energy > rated * 8784:
+            hours = self.hours_per_year
+            if energy is not None and rated is not None and energy > rated * hours:
                 self.error(f"{name} cannot produce {energy / 1000:g} GWh/y at {rated:g} MW", singles["energy"].span,
-                           f"at most {rated * 8760 / 1000:g} GWh/y running at full power all year")
+                           f"at most {rated * hours / 1000:g} GWh/y: full power for all {hours} hours of the year")
         pf, direction = 1.0, "absorbing" if kind in ("pv", "wind", "storage") else "injecting"
         if "power factor" in singles:
             value, given = singles["power factor"].value
@@ -1052,16 +1098,18 @@ class _Validator:
         if point.word is not None:
             return PointOnFeeder({"start": 0.0, "middle": 0.5, "end": 1.0}[point.word], None)
         q = point.quantity
+        if q.unit is None:
+            self.error("the position needs a unit", q.span,
+                       f"a share of the feeder's length or a distance from the busbar: at {feeder.name} {q.value:g} % "
+                       f"or at {feeder.name} {q.value:g} km")
+            return None
         if q.unit == "%":
             value = self.value(q, u.PERCENT, "the position", minimum=0, maximum=100)
             return PointOnFeeder(value / 100.0, None) if value is not None else None
         maximum = feeder.length_km if feeder.length_km else None
-        value = self.value(q, u.LENGTH, "the position", minimum=0, maximum=maximum)
-        if value is None:
-            if q.unit is None or q.unit not in u.LENGTH.factors:
-                pass
-            return None
-        return PointOnFeeder(None, value)
+        dim = u.LENGTH if q.unit in u.LENGTH.factors else u.LENGTH_OR_PERCENT  # the latter only to report the unit
+        value = self.value(q, dim, "the position", minimum=0, maximum=maximum)
+        return PointOnFeeder(None, value) if value is not None else None
 
     def capability(self, decl: sx.CapabilityDecl, kind: str) -> Capability | None:
         for value, what in ((decl.pf, "power factor"), (decl.injecting_pf, "injecting power factor"),
@@ -1074,10 +1122,11 @@ class _Validator:
 
     # -- bids and reactive -------------------------------------------------------------
     def bid_rules(self, block: sx.BidsBlock, rules: dict[BidSelector, BidRule], prices: dict[str, Price],
-                  ders: dict[str, Der]) -> None:
+                  ders: dict[str, Der], declared: set[str]) -> None:
+        """Add a block's rules to ``rules``; ``ders`` are the case's valid DERs, ``declared`` all it declares."""
         seen_here: dict[BidSelector, Span] = {}
         for decl in block.rules:
-            selectors = [s for s in (self.selector(sel, ders) for sel in decl.selectors) if s is not None]
+            selectors = [s for s in (self.selector(sel, ders, declared) for sel in decl.selectors) if s is not None]
             participation = None
             if len(decl.participation) > 1:
                 self.error("participation is given twice", decl.participation[1].span)
@@ -1092,7 +1141,7 @@ class _Validator:
                 offer = self.offer(offer_decl, prices)
                 if offer is not None:
                     offers[offer_decl.direction] = offer
-            if not decl.offers and participation is None:
+            if not decl.offers and not decl.participation:
                 self.error("this rule says nothing", decl.span, "add: down <quantity> at <price>  up <quantity> at <price>")
             for selector, sel_decl in zip(selectors, [s for s in decl.selectors]):
                 if selector in seen_here:
@@ -1109,7 +1158,8 @@ class _Validator:
                                    rule.up if rule.up is not None else previous.up, decl.span)
                 rules[selector] = rule
 
-    def selector(self, sel: sx.Selector, ders: dict[str, Der]) -> BidSelector | None:
+    def selector(self, sel: sx.Selector, ders: dict[str, Der], declared: set[str]) -> BidSelector | None:
+        """What a rule applies to; None (with an error, unless the DER's own declaration has one) if nothing."""
         first = sel.words[0].text
         if first == "enduser":
             if len(sel.words) == 1:
@@ -1130,6 +1180,15 @@ class _Validator:
             return BidSelector("group", first)
         if first in ders:
             return BidSelector("der", first)
+        if first in declared:  # the DER's declaration has an error, reported there
+            return None
+        owners = sorted(c for c, names in self.case_ders.items() if first in names)
+        if owners:
+            where = f"case{'s' if len(owners) > 1 else ''} {' and '.join(repr(c) for c in owners)}"
+            self.error(f"DER '{first}' is declared only in {where}", sel.words[0].span,
+                       f"refer to it only in {where} (or a case extending it), "
+                       "or declare it at the top level to use it in every case")
+            return None
         known = list(DER_KINDS) + list(DER_GROUPS) + list(ders)
         self.error(f"'{first}' is neither a DER nor a kind of DER", sel.words[0].span,
                    did_you_mean(first, known) or f"kinds: {known_list(DER_KINDS)}; groups: res, dg; or a DER's name")
@@ -1155,7 +1214,8 @@ class _Validator:
             value = self.value(magnitude, u.PERCENT, f"the {decl.direction}ward quantity", minimum=0, maximum=100)
             unit, scale = "fraction", 0.01
         else:
-            value = self.value(magnitude, u.BID_QUANTITY, f"the {decl.direction}ward quantity", minimum=0, maximum=1000)
+            dim = u.POWER if q.unit in u.POWER.factors else u.BID_QUANTITY  # the latter only to report the unit
+            value = self.value(magnitude, dim, f"the {decl.direction}ward quantity", minimum=0, maximum=1000)
             unit, scale = "MW", 1.0
         price = self.price_expression(decl.price, prices, ex.PER_MWH, f"{decl.direction}ward price")
         if value is None or price is None:
@@ -1187,21 +1247,29 @@ class _Validator:
             self.error(err.message, err.span, err.hint)
             return None
         if per_factor is not None:
-            if unit == ex.PER_MVARH and item.per_unit.text == "Mvarh":
-                return ReactiveRemuneration("paid", expr, item.span)
-            if unit == ex.PER_MWH or (unit == ex.DIMENSIONLESS and isinstance(expr, ex.Number)):
+            per = item.per_unit.text
+            if unit == ex.PER_MVARH:
+                if per == "Mvarh":  # "2 EUR/Mvarh per Mvarh" states the unit twice, but means it
+                    return ReactiveRemuneration("paid", expr, item.span)
+                self.error(f"'per {per}' follows a price that is already per reactive energy ({unit})",
+                           item.per_unit.span,
+                           f"drop 'per {per}': remuneration {ex.render(item.expr)}; 'per' follows an energy price "
+                           f"or a plain number, e.g. remuneration 0.05 * buy per {per}")
+                return None
+            if unit == ex.PER_MWH or (unit == ex.DIMENSIONLESS and ex.constant_value(expr) is not None):
                 # "x per Mvarh": the value of x, in EUR, paid for each Mvarh (or kvarh)
                 if per_factor != 1.0:
                     expr = ex.BinaryOp("/", expr, ex.Number(per_factor, ex.DIMENSIONLESS, item.span), item.span)
                 return ReactiveRemuneration("paid", ex.Rebased(expr, ex.PER_MVARH, item.span), item.span)
-            self.error(f"the reactive remuneration is in {unit}", item.expr.span, "write: remuneration 0.05 * buy per Mvarh")
+            self.error(f"'per {per}' needs an energy price (EUR/MWh) or a constant before it, not a ratio of prices",
+                       item.expr.span, f"write e.g.: remuneration 0.05 * buy per {per}")
             return None
         if unit == ex.PER_MVARH:
             return ReactiveRemuneration("paid", expr, item.span)
-        if unit == ex.DIMENSIONLESS and isinstance(expr, ex.Number) and expr.value == 0:
+        if unit == ex.DIMENSIONLESS and ex.constant_value(expr) == 0:  # a bare 0 (or -0)
             return ReactiveRemuneration("free", None, item.span)
-        self.error(f"the reactive remuneration must be in EUR/Mvarh, but it is in "
-                   f"{'a plain number' if unit == ex.DIMENSIONLESS else unit}", item.expr.span,
+        shown = ex.describe(unit) if unit == ex.DIMENSIONLESS else f"in {unit}"
+        self.error(f"the reactive remuneration must be in EUR/Mvarh, but it is {shown}", item.expr.span,
                    "add 'per Mvarh' to pay an energy price per Mvarh: remuneration 0.05 * buy per Mvarh")
         return None
 

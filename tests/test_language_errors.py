@@ -74,7 +74,7 @@ def test_negative_power_is_out_of_range(folder):
 
 def test_share_above_100_percent(folder):
     line, column, message, _ = folder.error(MINIMAL.replace("mix residential 100 %", "mix residential 120 %"))
-    assert (line, column, message) == (9, 35, "the residential share must be at most 100%, got 120%")
+    assert (line, column, message) == (9, 35, "the residential share must be at most 100 %, got 120 %")
 
 
 def test_mix_that_does_not_add_up(folder):
@@ -226,7 +226,7 @@ def test_storage_needs_energy_capacity(folder):
 def test_der_without_profile(folder):
     line, column, message, hint = folder.error(MINIMAL + "der W1 wind 1 MW at R1 end")
     assert (line, column, message) == (NEXT, 1, "DER W1 has no profile")
-    assert "'wind'" in hint
+    assert hint == "add 'with profile NAME' to it, or declare a profile named 'wind'"
 
 
 def test_calendar_errors(folder):
@@ -258,3 +258,155 @@ def test_missing_scenario_file_has_a_clear_message(tmp_path):
     with pytest.raises(FlexoptError) as caught:
         load_scenario(tmp_path / "nothere.flex")
     assert "no such file" in str(caught.value)
+
+
+def test_transformer_voltages_with_two_units_show_the_expected_form(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("150/15 kV", "150 kV/15 kV"))
+    assert (line, column, message) == (5, 40, "write the voltage pair with one unit at the end: 150/15 kV")
+    assert hint == "the HV number takes the unit of the MV one"
+
+
+def test_energy_per_year_written_out_suggests_the_short_unit(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("demand 5 GWh/y", "demand 18 MWh/year"))
+    assert (line, column, message) == (9, 13, "'MWh/year' is not a unit flexopt knows")
+    assert hint.startswith("did you mean 'MWh/y'?") and "GWh/y" in hint
+
+
+def test_a_unit_in_the_wrong_case_suggests_the_right_case(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("pv 2 MW", "pv 10 mw"))
+    assert (line, column, message) == (11, 15, "'mw' is not a unit flexopt knows")
+    assert hint.startswith("did you mean 'MW'?")
+
+
+def test_a_word_after_a_name_ending_in_a_digit_is_no_unit(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("feeder R1 rural {", "feeder R1 rurl {"))
+    assert (line, column, message) == (6, 11, "unexpected 'rurl'")
+    assert hint.endswith("did you mean 'rural'?") and "unit" not in hint
+
+
+@pytest.mark.parametrize("statement, column", [("price fuel 85 EUR/MW", 15), ("bids { pv up 10 % at 40 EUR/MW }", 25)])
+def test_a_price_per_power_is_reported_as_one_unit(folder, statement, column):
+    line, column_found, message, hint = folder.error(MINIMAL + statement)
+    assert (line, column_found, message) == (NEXT, column, "'EUR/MW' is not a unit flexopt knows")
+    assert hint.startswith("did you mean 'EUR/MWh'?") and "EUR/Mvarh" in hint
+
+
+def test_a_decimal_comma_suggests_a_decimal_point(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("pv 2 MW", "pv 1,5 MW"))
+    assert (line, column, message) == (11, 13, "unexpected ','")
+    assert hint == "use a decimal point: 1.5"
+
+
+def test_a_position_without_unit(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("at R1 end", "at R1 5"))
+    assert (line, column, message) == (11, 23, "the position needs a unit")
+    assert hint.endswith("at R1 5 % or at R1 5 km")
+
+
+def test_participation_out_of_range_is_the_only_problem_of_its_rule(folder):
+    line, column, message, _ = folder.error(MINIMAL + "bids { pv participation 120 % }")
+    assert (line, column, message) == (NEXT, 25, "the participation must be at most 100 %, got 120 %")
+
+
+def test_bid_quantity_in_mw_out_of_range_shows_the_unit(folder):
+    line, column, message, _ = folder.error(MINIMAL + "bids { pv up 2000 MW at buy }")
+    assert (line, column, message) == (NEXT, 14, "the upward quantity must be at most 1000 MW, got 2000 MW")
+
+
+def test_per_after_a_reactive_price(folder):
+    line, column, message, hint = folder.error(MINIMAL + "reactive { remuneration 2 EUR/Mvarh per kvarh }")
+    assert (line, column) == (NEXT, 41)
+    assert message == "'per kvarh' follows a price that is already per reactive energy (EUR/Mvarh)"
+    assert hint.startswith("drop 'per kvarh': remuneration 2 EUR/Mvarh;")
+
+
+def test_per_after_a_ratio_of_prices(folder):
+    line, column, message, _ = folder.error(MINIMAL + "reactive { remuneration sell / buy per Mvarh }")
+    assert (line, column) == (NEXT, 25)
+    assert message == "'per Mvarh' needs an energy price (EUR/MWh) or a constant before it, not a ratio of prices"
+
+
+def test_division_message_names_a_plain_number(folder):
+    line, column, message, _ = folder.error(MINIMAL + "price x 1 / buy")
+    assert (line, column, message) == (NEXT, 9, "cannot divide a plain number by EUR/MWh")
+
+
+@pytest.mark.parametrize("statement, column", [("price x buy / (2 - 2)", 16), ("bids { pv up 10 % at buy / 0 }", 28)])
+def test_division_by_a_constant_zero(folder, statement, column):
+    line, column_found, message, hint = folder.error(MINIMAL + statement)
+    assert (line, column_found, message) == (NEXT, column, "division by zero")
+    assert hint == "the divisor is always 0"
+
+
+@pytest.mark.parametrize("name", ["min", "max"])
+def test_function_names_cannot_name_a_price(folder, name):
+    line, column, message, hint = folder.error(MINIMAL + f"price {name} 5 EUR/MWh")
+    assert (line, column) == (NEXT, 7)
+    assert message == f"'{name}' cannot name a price: {name}(...) is a function in price expressions"
+    assert hint == f"choose another name, e.g. {name}_price"
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_scenario_name_must_be_a_usable_folder_name(folder, name):
+    line, column, message, _ = folder.error(MINIMAL.replace('scenario "mini"', f'scenario "{name}"'))
+    assert (line, column, message) == (1, 10, f"scenario name '{name}' is not a usable folder name")
+
+
+def test_a_der_with_an_error_is_not_reported_again_where_it_is_used(folder):
+    line, column, message, _ = folder.error(MINIMAL + "der W1 wnd 1 MW at R1 end\nbids { W1 up 10 % at buy }")
+    assert (line, column, message) == (NEXT, 8, "unknown kind of DER 'wnd'")
+
+
+def test_a_der_of_another_case_says_which_case_declares_it(folder):
+    line, column, message, hint = folder.error(MINIMAL + """case A { der W1 wind 1 MW at R1 end with profile pv }
+case B { bids { W1 up 10 % at buy } }""")
+    assert (line, column, message) == (NEXT + 1, 17, "DER 'W1' is declared only in case 'A'")
+    assert "declare it at the top level" in hint
+
+
+def test_an_unknown_day_type_is_not_reported_again_in_the_day_total(folder):
+    line, column, message, hint = folder.error(MINIMAL + """calendar {
+  season all months jan feb mar apr may jun jul aug sep oct nov dec
+  days all working 250 saturday 50 holidy 65
+}""")
+    assert (line, column, message) == (NEXT + 2, 36, "unknown day type 'holidy'")
+    assert hint == "did you mean 'holiday'?"
+
+
+def test_annual_energy_is_bounded_by_the_hours_of_the_calendar_year(folder):
+    text = MINIMAL.replace("der PV1 pv 2 MW at R1 end", "der PV1 pv 2 MW at R1 end energy 17.56 GWh/y")
+    line, column, message, hint = folder.error(text)  # 2019: 8760 hours
+    assert (line, column, message) == (11, 27, "PV1 cannot produce 17.56 GWh/y at 2 MW")
+    assert hint == "at most 17.52 GWh/y: full power for all 8760 hours of the year"
+    leap = folder.load(text + "calendar { year 2020 }")  # 8784 hours: 17.568 GWh/y
+    assert leap.cases[0].der("PV1").energy_mwh_per_year == pytest.approx(17560)
+
+
+def test_a_conductor_without_ampacity_is_reported_among_other_errors(folder):
+    problems = folder.problems(MINIMAL + """conductor "c1" { resistance 0.1 ohm/km  reactance 0.1 ohm/km }
+limits { voltage 1.1 .. 0.9 pu }""")
+    assert (NEXT, 1, "conductor 'c1' lacks ampacity") in problems
+    assert (NEXT + 1, 10, "the voltage band is inverted: 1.1 pu is not below 0.9 pu") in problems
+
+
+def test_a_misspelt_conductor_parameter_is_not_also_missing(folder):
+    line, column, message, hint = folder.error(MINIMAL + """conductor "c1" { resistance 0.1 ohm/km  reactance 0.1 ohm/km
+  ampacty 300 A }""")
+    assert (line, column, message) == (NEXT + 1, 3, "unknown conductor parameter 'ampacty'")
+    assert hint == "did you mean 'ampacity'?"
+
+
+def test_a_data_file_given_instead_of_the_scenario(folder):
+    with pytest.raises(FlexoptError) as caught:
+        load_scenario(folder.root / "data" / "prices.csv")
+    (problem,) = caught.value.errors
+    assert (problem.span.line, problem.span.column) == (1, 1)
+    assert problem.message == "this is a CSV data file, not a scenario file"
+    assert problem.hint == "name the .flex scenario file that refers to it"
+
+
+def test_a_folder_given_instead_of_the_scenario(folder):
+    with pytest.raises(FlexoptError) as caught:
+        load_scenario(folder.root / "data")
+    (problem,) = caught.value.errors
+    assert (problem.span.line, problem.span.column, problem.message) == (1, 1, "this is a folder, not a scenario file")

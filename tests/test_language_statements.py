@@ -321,3 +321,25 @@ def test_units_are_converted_once_into_model_units(folder):
     assert scenario.feeder("R1").length_km == 10
     assert scenario.feeder("R1").demand_mwh_per_year == 5000
     assert scenario.cases[0].der("PV1").rated_mw == 2
+
+
+def test_a_bare_zero_price_may_carry_a_sign(folder):
+    case = folder.load(MINIMAL + "price z -0 EUR/MWh\nbids { pv down -100 % at -0 }\nreactive { remuneration -0 }").cases[0]
+    assert ex.evaluate(case.price("z").expr, {}) == 0
+    assert ex.render(case.bid_for("PV1", "pv").down.price) == "0 EUR/MWh"
+    assert case.reactive.mode == "free"
+
+
+def test_summary_omits_an_unknown_year_and_unstated_participation(folder):
+    from flexopt.summary import bid_rules_table, format_summary
+
+    scenario = folder.load(MINIMAL + """calendar {
+  season all months jan feb mar apr may jun jul aug sep oct nov dec
+  days all working 250 saturday 50 holiday 65
+}
+bids { pv up 10 % at buy  PV1 participation 50 % }""")
+    summary = format_summary(scenario, "test.flex")
+    assert "calendar: 1 seasons x 3 day types x 24 steps = 72 intervals, 365 days\n" in summary
+    assert "None" not in summary
+    table = bid_rules_table(scenario.cases[0])
+    assert table["participation"].tolist() == ["-", "50 %"]
