@@ -260,7 +260,10 @@ def _bdew_year(year: int, holiday_country: str | None) -> pd.DataFrame:
     from demandlib import bdew, particular_profiles
 
     holidays = _public_holidays(holiday_country, year)
-    slp = bdew.ElecSlp(year, holidays=holidays)
+    # demandlib 0.2 calls warnings.simplefilter("error") globally inside ElecSlp: contain it, or every
+    # later warning in the process (pandapower, lightsim2grid) would become an exception.
+    with warnings.catch_warnings():
+        slp = bdew.ElecSlp(year, holidays=holidays)
     frame = slp.get_profiles("h0_dyn", "g0", "l0").copy()
     industry = particular_profiles.IndustrialLoadProfile(slp.date_time_index, holidays=holidays)
     frame["industrial"] = industry.simple_profile(1.0, profile_factors={
