@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
     profiles.add_argument("--case", metavar="NAME", help="case whose prices and DERs to use (default: the first)")
     profiles.add_argument("--out", metavar="CSV", help="output CSV (default: outputs/<scenario>/profiles.csv)")
 
+    run = commands.add_parser("run", help="assess the cases of a scenario: datasets, Table 3 and Table 4")
+    run.add_argument("file", metavar="FILE", help="scenario file (.flex)")
+    run.add_argument("--case", dest="cases", action="append", metavar="NAME",
+                     help="case to assess (repeat, or separate with commas; default: every case)")
+    run.add_argument("--out", metavar="DIR", default="outputs", help="output folder (default: outputs)")
+    run.add_argument("--quiet", "-q", action="store_true", help="print nothing but problems")
+
     export = commands.add_parser("export-nets", help="write one pandapower JSON network per feeder")
     export.add_argument("file", metavar="FILE", help="scenario file (.flex)")
     export.add_argument("--case", metavar="NAME", help="case whose DERs to place (default: the first)")
@@ -60,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from flexopt.profiles import profiles_command
 
             return profiles_command(args.file, args.case, args.out)
+        if args.command == "run":
+            from flexopt.run import run_command
+
+            return run_command(args.file, args.cases, args.out, args.quiet)
         if args.command == "export-nets":
             from flexopt.networks import export_nets_command
 

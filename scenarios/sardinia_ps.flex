@@ -47,8 +47,8 @@ limits {
 
 # ---- feeders -----------------------------------------------------------------
 feeder R1 rural {
-  length 21 km  sections 21  laterals 4
-  conductor "NA2XS2Y 1x185 RM/25 12/20 kV"
+  length 17 km  sections 17  laterals 4
+  conductor "NA2XS2Y 1x150 RM/25 12/20 kV"
   demand 18.0 GWh/y
   mix residential 45 %  commercial 15 %  agricultural 25 %  industrial 15 %
 }

@@ -1,0 +1,293 @@
+"""Assess stage: traffic lights for every (feeder, interval, bid point) — the paper's Figure 1.
+
+For each feeder: the bid points of its market potential are set on the network and
+solved in one AC batch; a point within the voltage band and the ampacity limits is
+**green**; a violating point gets a LOPF that buys reactive power from DG within
+their capability curves, re-checked with the AC power flow and re-linearised until
+confirmed (**orange**, with its Mvar and cost) or given up (**red**, with the
+reason). The transformer, shared by all feeders, is checked at substation level.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from flexopt import expressions as ex
+from flexopt.bids import BidBook, BidPoints, Resource, bid_points, compile_bids, setpoints
+from flexopt.lopf import LpData, ReactiveLp
+from flexopt.model import Case, Scenario
+from flexopt.networks import FeederNet, build_networks, operating_points, transformer_loading_percent
+from flexopt.powerflow import BatchPowerFlow
+from flexopt.profiles import CaseProfiles, compile_profiles
+
+GREEN, ORANGE, RED = 0, 1, 2
+STATUS_MEANINGS = "green orange red"
+#: Why a point is red (0: not red). Codes are stored in the dataset with these meanings.
+REASONS = ("none", "over_voltage", "under_voltage", "line_loading", "transformer_loading", "no_power_flow_solution",
+           "solver_failure")
+NONE, OVER_VOLTAGE, UNDER_VOLTAGE, LINE, TRANSFORMER, NO_SOLUTION, SOLVER_FAILURE = range(len(REASONS))
+#: How many times the LOPF may be re-linearised at the AC result before a point is called red.
+MAX_LOPF_ITERATIONS = 4
+#: Tolerances of the limit checks (the power flow itself is solved to 1e-9 pu).
+VOLTAGE_TOLERANCE_PU = 1e-6
+LOADING_TOLERANCE_PERCENT = 1e-4
+
+
+@dataclass(frozen=True)
+class FeederAssessment:
+    """Everything assessed on one feeder; arrays are (interval, bid point[, resource])."""
+
+    feeder: str
+    bid_point: np.ndarray
+    resources: tuple[Resource, ...]
+    quantity_mw: np.ndarray
+    bid_cost_eur_per_h: np.ndarray
+    status: np.ndarray  # int8
+    red_reason: np.ndarray  # int8, index into REASONS
+    q_support_mvar: np.ndarray
+    q_cost_eur_per_h: np.ndarray
+    p_pcc_mw: np.ndarray
+    q_pcc_mvar: np.ndarray
+    v_min_pu: np.ndarray
+    v_max_pu: np.ndarray
+    loading_max_percent: np.ndarray
+    der_p_mw: np.ndarray
+    der_q_mvar: np.ndarray
+    der_q_min_mvar: np.ndarray
+    der_q_max_mvar: np.ndarray
+    load_names: tuple[str, ...]  # loads that are not DERs
+    load_p_mw: np.ndarray  # (interval, load)
+    load_q_mvar: np.ndarray
+    power_flows: int
+    lopf_solves: int
+    lopf_seconds: float
+
+
+@dataclass(frozen=True)
+class CaseAssessment:
+    scenario: Scenario
+    case: Case
+    profiles: CaseProfiles
+    feeders: tuple[FeederAssessment, ...]
+    reactive_price_eur_per_mvarh: np.ndarray  # (interval,)
+    seconds: float
+
+
+def assess_case(scenario: Scenario, case: Case, profiles: CaseProfiles | None = None) -> CaseAssessment:
+    """Assess every feeder of a case, then the shared transformer."""
+    started = time.perf_counter()
+    profiles = profiles or compile_profiles(scenario, case)
+    q_price = reactive_price(case, profiles)
+    feeders = [assess_feeder(fn, case, profiles, q_price) for fn in build_networks(scenario, case)]
+    feeders = check_transformer(scenario, case, feeders)
+    return CaseAssessment(scenario, case, profiles, tuple(feeders), q_price, time.perf_counter() - started)
+
+
+def reactive_price(case: Case, profiles: CaseProfiles) -> np.ndarray:
+    """EUR/Mvarh the DSO pays for reactive support in each interval (0 when free or unavailable)."""
+    n = profiles.days.n
+    if case.reactive.mode != "paid" or case.reactive.price is None:
+        return np.zeros(n)
+    return np.broadcast_to(np.asarray(ex.evaluate(case.reactive.price, profiles.prices), dtype=float), (n,)).copy()
+
+
+def reactive_allowed(case: Case) -> bool:
+    return "reactive" in case.study.remedies and case.reactive.mode != "unavailable"
+
+
+def assess_feeder(feeder_net: FeederNet, case: Case, profiles: CaseProfiles, q_price: np.ndarray) -> FeederAssessment:
+    """Bid points, batch AC power flow, LOPF for the violating points, traffic lights of one feeder."""
+    net = feeder_net.net
+    points = operating_points(feeder_net, case, profiles)
+    book = compile_bids(feeder_net, case, points, profiles.prices)
+    bids = bid_points(book, case.study.bid_points_per_direction, case.study.activation)
+    n_t, n_p = bids.quantity_mw.shape
+    load_p, sgen_p = setpoints(book, bids, points)
+    load_q = load_p * _ratio(points.load_q_mvar, points.load_p_mw)[:, None, :]
+    sgen_q = sgen_p * _ratio(points.sgen_q_mvar, points.sgen_p_mw)[:, None, :]
+    flow = BatchPowerFlow(net)
+    steps = n_t * n_p
+    result = flow.solve(load_p.reshape(steps, -1), load_q.reshape(steps, -1), sgen_p.reshape(steps, -1),
+                        sgen_q.reshape(steps, -1))
+    limits = case.limits
+    vm = np.where(result.converged[:, None], result.vm_pu, 1.0)  # no solution: NaN, set below
+    v_min = np.where(result.converged, vm.min(axis=1), np.nan)
+    v_max = np.where(result.converged, vm.max(axis=1), np.nan)
+    loading = result.loading_percent.max(axis=1) if result.loading_percent.size else np.zeros(steps)
+    p_pcc, q_pcc = result.p_pcc_mw.copy(), result.q_pcc_mvar.copy()
+    reason = np.array([_violation(v_min[s], v_max[s], loading[s], result.converged[s], case) for s in range(steps)],
+                      dtype=np.int8)
+    status = np.where(reason == NONE, GREEN, RED).astype(np.int8)
+    q_support = np.zeros(steps)
+    q_cost = np.zeros(steps)
+    sgen_q_final = sgen_q.reshape(steps, -1).copy()
+
+    units = [r for r in book.resources if r.capability is not None]
+    lopf_solves, lopf_seconds = 0, 0.0
+    candidates = np.flatnonzero((reason != NONE) & (reason != NO_SOLUTION))
+    if units and len(candidates) and reactive_allowed(case):
+        lp = ReactiveLp(len(units), len(net.bus), 2 * len(flow.branch_names))
+        sgen_bus = net.sgen.bus.to_numpy()
+        for s in candidates:
+            t = s // n_p
+            outcome = _remedy(flow, lp, units, sgen_bus, load_p.reshape(steps, -1)[s], load_q.reshape(steps, -1)[s],
+                              sgen_p.reshape(steps, -1)[s], sgen_q.reshape(steps, -1)[s], case, float(q_price[t]))
+            lopf_solves += outcome.solves
+            lopf_seconds += outcome.seconds
+            if outcome.fixed:
+                status[s] = ORANGE
+                reason[s] = NONE
+                support = float(np.abs(outcome.dq_by_unit).sum())
+                q_support[s] = support
+                q_cost[s] = support * q_price[t]
+                sgen_q_final[s] = outcome.sgen_q
+                v_min[s], v_max[s], loading[s] = outcome.v_min, outcome.v_max, outcome.loading
+                p_pcc[s], q_pcc[s] = outcome.p_pcc, outcome.q_pcc
+            elif outcome.solver_failed:
+                reason[s] = SOLVER_FAILURE
+
+    shape = (n_t, n_p)
+    der_p, der_q, der_q_min, der_q_max = _der_setpoints(book, bids, sgen_p, sgen_q_final.reshape(n_t, n_p, -1),
+                                                        load_q)
+    der_rows = {(r.table, row) for r in book.resources if r.kind != "enduser" for row in r.rows}
+    other = [i for i in range(len(net.load)) if ("load", i) not in der_rows]
+    names = tuple(str(net.load.name.iat[i]) for i in other)
+    return FeederAssessment(
+        feeder=feeder_net.feeder, bid_point=bids.bid_point, resources=book.resources,
+        quantity_mw=bids.quantity_mw, bid_cost_eur_per_h=bids.bid_cost_eur_per_h,
+        status=status.reshape(shape), red_reason=reason.reshape(shape),
+        q_support_mvar=q_support.reshape(shape), q_cost_eur_per_h=q_cost.reshape(shape),
+        p_pcc_mw=p_pcc.reshape(shape), q_pcc_mvar=q_pcc.reshape(shape), v_min_pu=v_min.reshape(shape),
+        v_max_pu=v_max.reshape(shape), loading_max_percent=loading.reshape(shape),
+        der_p_mw=der_p, der_q_mvar=der_q, der_q_min_mvar=der_q_min, der_q_max_mvar=der_q_max,
+        load_names=names, load_p_mw=points.load_p_mw[:, other], load_q_mvar=points.load_q_mvar[:, other],
+        power_flows=steps, lopf_solves=lopf_solves, lopf_seconds=lopf_seconds)
+
+
+def _ratio(q: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Q/P at the working point (0 where P is 0): bids keep each element's power factor."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.abs(p) > 1e-12, q / np.where(np.abs(p) > 1e-12, p, 1.0), 0.0)
+
+
+def _violation(v_min: float, v_max: float, loading: float, converged: bool, case: Case) -> int:
+    limits = case.limits
+    if not converged:
+        return NO_SOLUTION
+    if v_max > limits.v_max_pu + VOLTAGE_TOLERANCE_PU:
+        return OVER_VOLTAGE
+    if v_min < limits.v_min_pu - VOLTAGE_TOLERANCE_PU:
+        return UNDER_VOLTAGE
+    if loading > limits.line_loading_percent + LOADING_TOLERANCE_PERCENT:
+        return LINE
+    return NONE
+
+
+@dataclass(frozen=True)
+class _Remedy:
+    fixed: bool
+    solver_failed: bool
+    dq_by_unit: np.ndarray
+    sgen_q: np.ndarray
+    v_min: float
+    v_max: float
+    loading: float
+    p_pcc: float
+    q_pcc: float
+    solves: int
+    seconds: float
+
+
+def _remedy(flow: BatchPowerFlow, lp: ReactiveLp, units: list[Resource], sgen_bus: np.ndarray, load_p: np.ndarray,
+            load_q: np.ndarray, sgen_p: np.ndarray, sgen_q: np.ndarray, case: Case,
+            price_eur_per_mvarh: float) -> _Remedy:
+    """LOPF, AC re-check, re-linearise: the reactive support that makes one point feasible, if any."""
+    limits = case.limits
+    q = sgen_q.copy()
+    dq_total = np.zeros(len(units))
+    solves, seconds = 0, 0.0
+    state = flow.solve(load_p[None], load_q[None], sgen_p[None], q[None])
+    for _ in range(MAX_LOPF_ITERATIONS):
+        if not state.converged[0]:
+            break
+        v = state.v[0]
+        rows = [np.array(u.rows) for u in units]
+        dvm_rows, di_rows = flow.sensitivities(v, sgen_bus)
+        dvm = np.stack([dvm_rows[:, r] @ np.array(u.shares) for r, u in zip(rows, units)], axis=1)
+        di = np.stack([di_rows[:, r] @ np.array(u.shares) for r, u in zip(rows, units)], axis=1)
+        p_unit = np.array([sgen_p[r].sum() for r in rows])
+        q_unit = np.array([q[r].sum() for r in rows])
+        q_low, q_high = zip(*(u.capability.q_limits_mvar(p, u.apparent_mva) for u, p in zip(units, p_unit)))
+        i_ka = flow.branch_currents_ka(v)
+        i_max = np.concatenate([flow.branch_max_i_ka, flow.branch_max_i_ka]) * limits.line_loading_percent / 100.0
+        data = LpData(dvm, di, np.abs(v), limits.v_min_pu, limits.v_max_pu, i_ka, i_max,
+                      np.array(q_high, dtype=float) - q_unit, q_unit - np.array(q_low, dtype=float), price_eur_per_mvarh)
+        started = time.perf_counter()
+        solution = lp.solve(data)
+        seconds += time.perf_counter() - started
+        solves += 1
+        if solution.status != "optimal":
+            return _Remedy(False, solution.status.startswith("failed"), dq_total, q, np.nan, np.nan, np.nan, np.nan,
+                           np.nan, solves, seconds)
+        for dq, r, u in zip(solution.dq_mvar, rows, units):
+            q[r] += dq * np.array(u.shares)
+        dq_total += solution.dq_mvar
+        state = flow.solve(load_p[None], load_q[None], sgen_p[None], q[None])
+        vm = state.vm_pu[0]
+        loading = float(state.loading_percent[0].max()) if state.loading_percent.size else 0.0
+        if state.converged[0] and _violation(vm.min(), vm.max(), loading, True, case) == NONE:
+            return _Remedy(True, False, dq_total, q, float(vm.min()), float(vm.max()), loading,
+                           float(state.p_pcc_mw[0]), float(state.q_pcc_mvar[0]), solves, seconds)
+    return _Remedy(False, False, dq_total, q, np.nan, np.nan, np.nan, np.nan, np.nan, solves, seconds)
+
+
+def _der_setpoints(book: BidBook, bids: BidPoints, sgen_p: np.ndarray, sgen_q: np.ndarray, load_q: np.ndarray):
+    """P, Q and the reactive range of every resource at every point, in its table's convention."""
+    n_t, n_p = bids.quantity_mw.shape
+    n_r = len(book.resources)
+    der_p = np.zeros((n_t, n_p, n_r))
+    der_q = np.zeros((n_t, n_p, n_r))
+    q_min = np.zeros((n_t, n_p, n_r))
+    q_max = np.zeros((n_t, n_p, n_r))
+    for i, resource in enumerate(book.resources):
+        rows = list(resource.rows)
+        if resource.table == "sgen":
+            der_p[:, :, i] = sgen_p[:, :, rows].sum(axis=2)
+            der_q[:, :, i] = sgen_q[:, :, rows].sum(axis=2)
+            if resource.capability is not None:
+                low, high = resource.capability.q_limits_mvar(der_p[:, :, i], resource.apparent_mva)
+                q_min[:, :, i], q_max[:, :, i] = low, high
+            else:
+                q_min[:, :, i] = q_max[:, :, i] = der_q[:, :, i]
+        else:
+            der_p[:, :, i] = resource.working_p_mw[:, None] - bids.activated_mw[:, :, i]
+            ratio = _ratio(resource.working_q_mvar, resource.working_p_mw)
+            der_q[:, :, i] = der_p[:, :, i] * ratio[:, None]
+            q_min[:, :, i] = q_max[:, :, i] = der_q[:, :, i]
+    return der_p, der_q, q_min, q_max
+
+
+def check_transformer(scenario: Scenario, case: Case, feeders: list[FeederAssessment]) -> list[FeederAssessment]:
+    """Mark red the points whose exchange, added to the other feeders at their working point, overloads
+    the HV/MV transformer (which no feeder's reactive support is asked to fix)."""
+    from dataclasses import replace
+
+    zero = {f.feeder: int(np.flatnonzero(f.bid_point == 0)[0]) for f in feeders}
+    total_p = sum(f.p_pcc_mw[:, zero[f.feeder]] for f in feeders)
+    total_q = sum(f.q_pcc_mvar[:, zero[f.feeder]] for f in feeders)
+    checked = []
+    for f in feeders:
+        others_p = total_p - f.p_pcc_mw[:, zero[f.feeder]]
+        others_q = total_q - f.q_pcc_mvar[:, zero[f.feeder]]
+        loading = transformer_loading_percent(scenario.substation, others_p[:, None] + f.p_pcc_mw,
+                                              others_q[:, None] + f.q_pcc_mvar)
+        over = (loading > case.limits.transformer_loading_percent + LOADING_TOLERANCE_PERCENT) & (f.status != RED)
+        if over.any():
+            status = np.where(over, RED, f.status).astype(np.int8)
+            reason = np.where(over, TRANSFORMER, f.red_reason).astype(np.int8)
+            f = replace(f, status=status, red_reason=reason)
+        checked.append(f)
+    return checked

@@ -1,0 +1,202 @@
+"""Compile stage, bids: every resource's up and down offer per interval, and the bid points.
+
+From each DER's expected working point and its bid rule (the paper's Table 2)
+this computes the offered quantity (MW) and price (EUR/MWh) in both directions,
+the market potential of the feeder at its busbar, and the activated quantity of
+every resource at each bid point: merit order (cheapest first) or pro rata.
+Sign conventions follow DESIGN.md: an upward offer raises the power the
+distribution grid gives to the transmission grid (more generation, less
+consumption); quantities here are magnitudes, directions carry the sign.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from flexopt import expressions as ex
+from flexopt.model import Capability, Case, Der, Offer
+from flexopt.networks import FeederNet, OperatingPoints
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A bidding resource of a feeder: a DER (an sgen or a load), or the participating part of a
+    customer class's loads (end-users). ``rows`` are its rows in ``table``; ``shares`` split its power."""
+
+    name: str
+    kind: str  # pv, wind, chp, storage, enduser
+    table: str  # "sgen" or "load"
+    rows: tuple[int, ...]  # positions in the net's table (not index labels)
+    shares: tuple[float, ...]
+    rated_mw: float
+    apparent_mva: float
+    capability: Capability | None  # reactive capability (sgen DERs); None: no reactive support
+    working_p_mw: np.ndarray  # (interval,) in the table's convention: sgen generation, load consumption
+    working_q_mvar: np.ndarray  # (interval,) same convention
+
+
+@dataclass(frozen=True)
+class BidBook:
+    """Offers of a feeder's resources over the intervals; arrays are (interval, resource), magnitudes >= 0."""
+
+    feeder: str
+    resources: tuple[Resource, ...]
+    up_mw: np.ndarray
+    down_mw: np.ndarray
+    up_price_eur_per_mwh: np.ndarray
+    down_price_eur_per_mwh: np.ndarray
+
+    @property
+    def up_potential_mw(self) -> np.ndarray:
+        return self.up_mw.sum(axis=1)
+
+    @property
+    def down_potential_mw(self) -> np.ndarray:
+        return self.down_mw.sum(axis=1)
+
+
+def offer_arrays(offer: Offer | None, working_p_mw: np.ndarray, headroom_mw: np.ndarray, participation: float,
+                 prices: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Quantity (MW, >= 0) and price (EUR/MWh) of one direction of one resource over the intervals.
+
+    A percentage applies to the participating part of the expected working point; an
+    absolute quantity (MW) is offered whole. Neither can exceed what the resource can
+    physically move in that direction (``headroom_mw``).
+    """
+    n = len(working_p_mw)
+    if offer is None:
+        return np.zeros(n), np.zeros(n)
+    if offer.quantity_unit == "fraction":
+        quantity = offer.quantity * participation * np.abs(working_p_mw)
+    else:
+        quantity = np.full(n, offer.quantity * participation)
+    quantity = np.clip(np.minimum(quantity, headroom_mw), 0.0, None)
+    price = np.broadcast_to(np.asarray(ex.evaluate(offer.price, prices), dtype=float), (n,)).copy()
+    return quantity, price
+
+
+def feeder_resources(feeder_net: FeederNet, case: Case, points: OperatingPoints) -> list[tuple[Resource, Der | None, float]]:
+    """The resources of a feeder with the DER behind each (None for a customer class) and its participation."""
+    net = feeder_net.net
+    load_pos = {idx: i for i, idx in enumerate(net.load.index)}
+    sgen_pos = {idx: i for i, idx in enumerate(net.sgen.index)}
+    found: list[tuple[Resource, Der | None, float]] = []
+    for element in feeder_net.ders:
+        der = case.der(element.der)
+        pos = sgen_pos if element.table == "sgen" else load_pos
+        rows = tuple(pos[i] for i in element.indices)
+        p_all = points.sgen_p_mw if element.table == "sgen" else points.load_p_mw
+        q_all = points.sgen_q_mvar if element.table == "sgen" else points.load_q_mvar
+        capability = der.capability if element.table == "sgen" and der.capability.kind != "none" else None
+        resource = Resource(der.name, der.kind, element.table, rows, element.shares, der.rated_mw, der.apparent_mva,
+                            capability, p_all[:, rows].sum(axis=1), q_all[:, rows].sum(axis=1))
+        found.append((resource, der, case.bid_for(der.name, der.kind, der.customer_class).participation))
+    classes: dict[str, list[tuple[int, float]]] = {}
+    for load in feeder_net.loads:
+        if load.customer_class is not None:
+            classes.setdefault(load.customer_class, []).append((load_pos[load.index], load.share))
+    for customer_class, members in classes.items():
+        bid = case.bid_for("", "enduser", customer_class)
+        if bid.up is None and bid.down is None:
+            continue
+        rows = tuple(r for r, _ in members)
+        shares = tuple(s for _, s in members)
+        total = sum(shares)
+        shares = tuple(s / total for s in shares)
+        p = points.load_p_mw[:, rows].sum(axis=1) * bid.participation
+        q = points.load_q_mvar[:, rows].sum(axis=1) * bid.participation
+        resource = Resource(f"{feeder_net.feeder}:{customer_class}", "enduser", "load", rows, shares,
+                            float(p.max()) if len(p) else 0.0, float(p.max()) if len(p) else 0.0, None, p, q)
+        found.append((resource, None, 1.0))  # participation is already in the working point
+    return found
+
+
+def compile_bids(feeder_net: FeederNet, case: Case, points: OperatingPoints,
+                 prices: Mapping[str, np.ndarray]) -> BidBook:
+    """Up and down offers of every resource of a feeder over the intervals (Table 2 applied)."""
+    resources, ups, downs, up_prices, down_prices = [], [], [], [], []
+    for resource, der, participation in feeder_resources(feeder_net, case, points):
+        if der is not None:
+            bid = case.bid_for(der.name, der.kind, der.customer_class)
+        else:
+            bid = case.bid_for("", "enduser", resource.name.split(":", 1)[1])
+        p = resource.working_p_mw
+        if resource.table == "sgen":
+            low = -resource.rated_mw if resource.kind == "storage" else 0.0
+            up_room, down_room = np.clip(resource.rated_mw - p, 0, None), np.clip(p - low, 0, None)
+        else:  # a load: upward lowers its consumption, downward raises it
+            up_room, down_room = np.clip(p, 0, None), np.full_like(p, np.inf)
+        up_q, up_price = offer_arrays(bid.up, p, up_room, participation, prices)
+        down_q, down_price = offer_arrays(bid.down, p, down_room, participation, prices)
+        resources.append(resource)
+        ups.append(up_q)
+        downs.append(down_q)
+        up_prices.append(up_price)
+        down_prices.append(down_price)
+    n = len(prices[next(iter(prices))]) if prices else 0
+    stack = (lambda arrays: np.stack(arrays, axis=1) if arrays else np.zeros((n, 0)))
+    return BidBook(feeder_net.feeder, tuple(resources), stack(ups), stack(downs), stack(up_prices), stack(down_prices))
+
+
+def activation(quantity_mw: np.ndarray, price: np.ndarray, points: int, rule: str) -> np.ndarray:
+    """Activated quantity of each resource at bid points 1..K: shape (interval, K, resource).
+
+    Bid point k asks for k/K of the direction's potential. Merit order activates the
+    cheapest offers first (ties in resource order); pro rata takes the same share of each.
+    """
+    fractions = np.arange(1, points + 1) / points  # (K,)
+    if rule == "pro rata":
+        return fractions[None, :, None] * quantity_mw[:, None, :]
+    order = np.argsort(price, axis=1, kind="stable")  # (T, R)
+    sorted_q = np.take_along_axis(quantity_mw, order, axis=1)
+    before = np.cumsum(sorted_q, axis=1) - sorted_q  # quantity of cheaper offers
+    target = fractions[None, :, None] * quantity_mw.sum(axis=1)[:, None, None]  # (T, K, 1)
+    sorted_active = np.clip(target - before[:, None, :], 0.0, sorted_q[:, None, :])
+    active = np.empty_like(sorted_active)
+    np.put_along_axis(active, np.broadcast_to(order[:, None, :], sorted_active.shape), sorted_active, axis=2)
+    return active
+
+
+@dataclass(frozen=True)
+class BidPoints:
+    """The 2K+1 bid points of a feeder: activated MW per resource, offered PCC variation and its cost."""
+
+    bid_point: np.ndarray  # (-K..K)
+    activated_mw: np.ndarray  # (interval, bid point, resource): signed, + upward, - downward
+    quantity_mw: np.ndarray  # (interval, bid point): + upward, - downward
+    bid_cost_eur_per_h: np.ndarray  # (interval, bid point): pay-as-bid, >= 0 for non-negative prices
+
+
+def bid_points(book: BidBook, points_per_direction: int, rule: str) -> BidPoints:
+    """Split both directions into K points each, plus the working point 0 (point -K is the whole downward offer)."""
+    k = points_per_direction
+    up = activation(book.up_mw, book.up_price_eur_per_mwh, k, rule)
+    down = activation(book.down_mw, book.down_price_eur_per_mwh, k, rule)
+    n, r = book.up_mw.shape
+    activated = np.concatenate([-down[:, ::-1, :], np.zeros((n, 1, r)), up], axis=1)
+    up_cost = (up * book.up_price_eur_per_mwh[:, None, :]).sum(axis=2)
+    down_cost = (down * book.down_price_eur_per_mwh[:, None, :]).sum(axis=2)
+    cost = np.concatenate([down_cost[:, ::-1], np.zeros((n, 1)), up_cost], axis=1)
+    return BidPoints(np.arange(-k, k + 1), activated, activated.sum(axis=2), cost)
+
+
+def setpoints(book: BidBook, bids: BidPoints, points: OperatingPoints) -> tuple[np.ndarray, np.ndarray]:
+    """Active power of every load and sgen row at every bid point: (interval, bid point, row) each.
+
+    A resource's activated MW is split over its rows by their shares. For sgen rows an upward
+    bid adds generation; for load rows it removes consumption. Reactive power keeps each row's
+    working power factor (loads) or working Q (sgens) here; the LOPF changes DG Q afterwards.
+    """
+    load_p = np.repeat(points.load_p_mw[:, None, :], len(bids.bid_point), axis=1)
+    sgen_p = np.repeat(points.sgen_p_mw[:, None, :], len(bids.bid_point), axis=1)
+    for r, resource in enumerate(book.resources):
+        delta = bids.activated_mw[:, :, r]
+        for row, share in zip(resource.rows, resource.shares):
+            if resource.table == "sgen":
+                sgen_p[:, :, row] += delta * share
+            else:
+                load_p[:, :, row] -= delta * share
+    return load_p, sgen_p

@@ -1,0 +1,177 @@
+"""Assess stage, AC power flow at scale: every (interval, bid point) of a feeder in one batch.
+
+pandapower stays the network model: the feeder net is converted once into a
+lightsim2grid grid model and solved with its ``InjectionSweepCPP`` (a C++ Newton-
+Raphson over many independent injection sets, each started flat). lightsim2grid's
+sweep can change sgen P but not sgen Q, and the LOPF changes DG reactive power, so
+the batch model carries every sgen as a load of opposite sign (the same injection).
+Branch currents, the exchange at the busbar and the sensitivity coefficients are
+computed here from the admittance matrices pandapower builds for the same net
+(``net._ppc``), so the result is pandapower's to the solver tolerance. The tests
+compare it with ``pandapower.runpp`` on every run.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandapower as pp
+
+#: Newton-Raphson settings of the batch: the tolerance is on the power mismatch in pu of 1 MVA.
+MAX_ITERATIONS = 20
+TOLERANCE_PU = 1e-9
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    """AC results of a batch of power flows (rows: steps)."""
+
+    v: np.ndarray  # (step, bus) complex pu, in the order of the net's buses
+    converged: np.ndarray  # (step,) bool
+    loading_percent: np.ndarray  # (step, branch): max over both ends
+    p_pcc_mw: np.ndarray  # (step,) + import from the transmission grid
+    q_pcc_mvar: np.ndarray
+
+    @property
+    def vm_pu(self) -> np.ndarray:
+        return np.abs(self.v)
+
+
+class BatchPowerFlow:
+    """A feeder net ready for batch AC power flows and for sensitivity coefficients."""
+
+    def __init__(self, net: pp.pandapowerNet) -> None:
+        from lightsim2grid.network import init_from_pandapower
+        from lightsim2grid.injectionSweep import InjectionSweepCPP
+
+        if list(net.bus.index) != list(range(len(net.bus))):
+            raise ValueError("the batch power flow needs a net with bus indices 0..n-1")
+        self.n_load = len(net.load)
+        self.n_sgen = len(net.sgen)
+        model = copy.deepcopy(net)
+        model.load["in_service"] = True
+        for row in net.sgen.itertuples():
+            pp.create_load(model, row.bus, p_mw=0.0, q_mvar=0.0, name=f"sgen {row.Index}")
+        model.sgen.drop(model.sgen.index, inplace=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pp.runpp(model, numba=False, init="flat", calculate_voltage_angles=True)
+            self._grid = init_from_pandapower(model)
+        self._sweep = InjectionSweepCPP(self._grid)
+        self._n_gen = len(self._grid.get_generators())
+        ppc = model._ppc
+        lookup = model._pd2ppc_lookups["bus"]
+        self.ppc_of_bus = np.asarray(lookup[np.asarray(net.bus.index)], dtype=int)
+        if len(set(self.ppc_of_bus)) != len(net.bus):
+            raise ValueError("the batch power flow needs a net without fused buses (bus-bus switches)")
+        internal = ppc["internal"]
+        self.base_mva = float(ppc["baseMVA"])
+        self.ybus = internal["Ybus"].toarray()  # in ppc bus order
+        yf, yt = internal["Yf"].toarray(), internal["Yt"].toarray()
+        branch = internal["branch"]
+        base_kv = internal["bus"][:, 9].real
+        f_bus = branch[:, 0].real.astype(int)
+        t_bus = branch[:, 1].real.astype(int)
+        names, max_i_ka, rows = [], [], []
+        branch_lookup = model._pd2ppc_lookups.get("branch", {})
+        if "line" in branch_lookup:
+            start, end = branch_lookup["line"]
+            for k, (idx, line) in enumerate(model.line.iterrows()):
+                if line.in_service:
+                    rows.append(start + k)
+                    names.append(str(line["name"]) if line["name"] is not None else f"line {idx}")
+                    max_i_ka.append(line.max_i_ka * line.df * line.parallel)
+        if "trafo" in branch_lookup:
+            start, end = branch_lookup["trafo"]
+            for k, (idx, trafo) in enumerate(model.trafo.iterrows()):
+                if trafo.in_service:
+                    rows.append(start + k)
+                    names.append(str(trafo["name"]) if trafo["name"] is not None else f"trafo {idx}")
+                    max_i_ka.append(trafo.sn_mva * trafo.parallel / (math.sqrt(3) * trafo.vn_hv_kv))
+        rows = np.asarray(rows, dtype=int)
+        self.branch_names = tuple(names)
+        self.branch_max_i_ka = np.asarray(max_i_ka, dtype=float)
+        self.yf = yf[rows]
+        self.yt = yt[rows]
+        # kA per pu of current at each end: baseMVA / (sqrt(3) * base kV of the end's bus)
+        self.i_base_f_ka = self.base_mva / (math.sqrt(3) * base_kv[f_bus[rows]])
+        self.i_base_t_ka = self.base_mva / (math.sqrt(3) * base_kv[t_bus[rows]])
+        slack_buses = np.flatnonzero(internal["bus"][:, 1].real == 3)
+        self.slack_ppc = int(slack_buses[0])
+        self.slack_v = complex(internal["V"][self.slack_ppc])
+        self.v_init = np.ones((len(net.bus), 1), dtype=complex) * self.slack_v
+
+    # -- batch ------------------------------------------------------------------------
+    def solve(self, load_p_mw: np.ndarray, load_q_mvar: np.ndarray, sgen_p_mw: np.ndarray,
+              sgen_q_mvar: np.ndarray) -> FlowResult:
+        """AC power flow of every row (step) of the injection arrays; sgen in generator convention."""
+        steps = load_p_mw.shape[0]
+        p = np.ascontiguousarray(np.hstack([load_p_mw, -sgen_p_mw]), dtype=float)
+        q = np.ascontiguousarray(np.hstack([load_q_mvar, -sgen_q_mvar]), dtype=float)
+        gen_p = np.zeros((steps, self._n_gen))
+        no_sgen = np.zeros((steps, 0))
+        self._sweep.clear()  # a batch fixes its number of rows until cleared
+        self._sweep.compute_Vs(gen_p, no_sgen, p, q, self.v_init, MAX_ITERATIONS, TOLERANCE_PU)
+        v = np.asarray(self._sweep.get_voltages())
+        converged = np.isfinite(v).all(axis=1) & (np.abs(v).min(axis=1) > 0)
+        v = np.where(converged[:, None], v, np.nan)
+        return self.results(v, converged)
+
+    def results(self, v: np.ndarray, converged: np.ndarray) -> FlowResult:
+        """Branch loading and busbar exchange from bus voltages (rows: steps; columns: the net's buses)."""
+        v_ppc = np.empty_like(v)
+        v_ppc[:, self.ppc_of_bus] = v
+        i_f = np.abs(v_ppc @ self.yf.T) * self.i_base_f_ka
+        i_t = np.abs(v_ppc @ self.yt.T) * self.i_base_t_ka
+        loading = 100.0 * np.maximum(i_f, i_t) / self.branch_max_i_ka
+        s_slack = v_ppc[:, self.slack_ppc] * np.conj(v_ppc @ self.ybus[self.slack_ppc]) * self.base_mva
+        return FlowResult(v, converged, loading, s_slack.real, s_slack.imag)
+
+    # -- sensitivities ------------------------------------------------------------------
+    def sensitivities(self, v: np.ndarray, buses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First-order change of every bus voltage magnitude (pu) and branch current (kA, both ends)
+        per Mvar injected at each of ``buses``, from the AC Jacobian at the voltages ``v`` of one step.
+
+        Returns (dvm (bus, injection), di (2 * branch, injection)); rows of di: from ends then to ends.
+        """
+        from pandapower.pypower.dSbus_dV import dSbus_dV
+        from scipy.sparse import csr_matrix
+
+        v_ppc = np.empty_like(v)
+        v_ppc[self.ppc_of_bus] = v
+        ds_dvm, ds_dva = dSbus_dV(csr_matrix(self.ybus), v_ppc)
+        ds_dvm, ds_dva = np.asarray(ds_dvm.todense()), np.asarray(ds_dva.todense())
+        n = len(v_ppc)
+        pq = np.array([i for i in range(n) if i != self.slack_ppc])
+        jac = np.block([[ds_dva[np.ix_(pq, pq)].real, ds_dvm[np.ix_(pq, pq)].real],
+                        [ds_dva[np.ix_(pq, pq)].imag, ds_dvm[np.ix_(pq, pq)].imag]])
+        position = {b: i for i, b in enumerate(pq)}
+        rhs = np.zeros((2 * len(pq), len(buses)))
+        for j, bus in enumerate(buses):
+            rhs[len(pq) + position[self.ppc_of_bus[bus]], j] = 1.0 / self.base_mva  # 1 Mvar in pu
+        dx = np.linalg.solve(jac, rhs)
+        dva = np.zeros((n, len(buses)))
+        dvm = np.zeros((n, len(buses)))
+        dva[pq] = dx[: len(pq)]
+        dvm[pq] = dx[len(pq):]
+        dv = v_ppc[:, None] * (1j * dva + dvm / np.abs(v_ppc)[:, None])  # complex dV per Mvar
+        rows = []
+        for y, base in ((self.yf, self.i_base_f_ka), (self.yt, self.i_base_t_ka)):
+            current = y @ v_ppc
+            magnitude = np.abs(current)
+            d_current = y @ dv
+            with np.errstate(invalid="ignore", divide="ignore"):
+                d_mag = np.where(magnitude[:, None] > 0,
+                                 (np.conj(current)[:, None] * d_current).real / magnitude[:, None], 0.0)
+            rows.append(d_mag * base[:, None])
+        return dvm[self.ppc_of_bus], np.vstack(rows)
+
+    def branch_currents_ka(self, v: np.ndarray) -> np.ndarray:
+        """Current magnitude at both ends of every branch for one step: (2 * branch,)."""
+        v_ppc = np.empty_like(v)
+        v_ppc[self.ppc_of_bus] = v
+        return np.concatenate([np.abs(self.yf @ v_ppc) * self.i_base_f_ka, np.abs(self.yt @ v_ppc) * self.i_base_t_ka])

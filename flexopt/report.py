@@ -1,0 +1,168 @@
+"""Report stage: the paper's Table 3 and Table 4 from stored datasets (no recomputation).
+
+Table 3: share of green / orange / red bid points per feeder and case, counting the
+points that differ from the working point (bid point != 0 with a non-zero quantity).
+
+Table 4: substation totals per case and direction. The feasible flexibility of an
+interval is the quantity of the farthest bid point reachable from the working point
+without crossing a red one; its cost, reactive support and the support's cost are
+those of that point. Energies weigh each interval by the hours it stands for.
+Every formula is written out in docs/method.md.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+GREEN, ORANGE, RED = 0, 1, 2
+DIRECTIONS = ("up", "down")
+
+
+@dataclass(frozen=True)
+class FeasiblePoints:
+    """Per direction, the reachable point of every (feeder, interval) and what it carries."""
+
+    direction: str
+    quantity_mw: np.ndarray  # (feeder, interval) magnitude at the reachable point
+    potential_mw: np.ndarray  # (feeder, interval) magnitude of the whole offer
+    bid_cost_eur_per_h: np.ndarray
+    q_support_mvar: np.ndarray
+    q_cost_eur_per_h: np.ndarray
+
+
+def feasible_points(ds: xr.Dataset, direction: str) -> FeasiblePoints:
+    """The farthest point of a direction reachable from the working point without crossing red."""
+    points = ds.bid_point.values
+    chosen = np.sort(points[points > 0]) if direction == "up" else -np.sort(-points[points < 0])
+    sub = ds.sel(bid_point=chosen)
+    status = sub.status.transpose("feeder", "interval", "bid_point").values
+    reachable = np.cumprod(status != RED, axis=2).sum(axis=2)  # number of points reached, 0..K
+    index = np.clip(reachable - 1, 0, None)[:, :, None]
+
+    def at_point(name: str) -> np.ndarray:
+        values = sub[name].transpose("feeder", "interval", "bid_point").values
+        return np.where(reachable > 0, np.take_along_axis(values, index, axis=2)[:, :, 0], 0.0)
+
+    quantity = sub.quantity_mw.transpose("feeder", "interval", "bid_point").values
+    return FeasiblePoints(direction, np.abs(at_point("quantity_mw")), np.abs(quantity[:, :, -1]),
+                          at_point("bid_cost_eur_per_h"), at_point("q_support_mvar"), at_point("q_cost_eur_per_h"))
+
+
+def status_shares(ds: xr.Dataset) -> pd.DataFrame:
+    """Share (%) of green, orange and red points per feeder, over the points that move the PCC."""
+    moved = ((ds.bid_point != 0) & (np.abs(ds.quantity_mw) > 1e-9)).transpose("feeder", "interval", "bid_point")
+    status_all = ds.status.transpose("feeder", "interval", "bid_point")
+    rows = {}
+    for feeder in ds.feeder.values:
+        status = status_all.sel(feeder=feeder).values[moved.sel(feeder=feeder).values]
+        n = len(status)
+        rows[str(feeder)] = {
+            "points": n,
+            "green_percent": 100.0 * np.mean(status == GREEN) if n else np.nan,
+            "orange_percent": 100.0 * np.mean(status == ORANGE) if n else np.nan,
+            "red_percent": 100.0 * np.mean(status == RED) if n else np.nan,
+        }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("feeder")
+
+
+def table3(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
+    """The paper's Table 3: one row per feeder, columns (case, green/orange/red %)."""
+    parts = {case: status_shares(ds) for case, ds in datasets.items()}
+    return pd.concat(parts, axis=1, names=["case", "share"])
+
+
+TABLE4_ROWS = (
+    ("market_potential_gwh_per_y", "market potential (GWh/y)"),
+    ("feasible_flexibility_gwh_per_y", "feasible flexibility (GWh/y)"),
+    ("feasible_reduction_percent", "reduction of the feasible flexibility (%)"),
+    ("cost_meur_per_y", "cost of the feasible bids (MEUR/y)"),
+    ("reactive_support_gvarh_per_y", "reactive support (GVarh/y)"),
+    ("reactive_cost_keur_per_y", "extra cost of reactive support (kEUR/y)"),
+    ("unit_cost_eur_per_mwh", "unit cost without reactive support (EUR/MWh)"),
+    ("unit_cost_with_q_eur_per_mwh", "unit cost with reactive support (EUR/MWh)"),
+)
+
+
+def substation_metrics(ds: xr.Dataset, direction: str) -> dict[str, float]:
+    """Table 4's numbers for one case and direction, summed over the feeders of the substation."""
+    points = feasible_points(ds, direction)
+    weight = ds.weight_h.values[None, :]
+    potential_mwh = float((points.potential_mw * weight).sum())
+    feasible_mwh = float((points.quantity_mw * weight).sum())
+    cost_eur = float((points.bid_cost_eur_per_h * weight).sum())
+    q_mvarh = float((points.q_support_mvar * weight).sum())
+    q_cost_eur = float((points.q_cost_eur_per_h * weight).sum())
+    return {
+        "market_potential_gwh_per_y": potential_mwh / 1000.0,
+        "feasible_flexibility_gwh_per_y": feasible_mwh / 1000.0,
+        "feasible_reduction_percent": 100.0 * (1.0 - feasible_mwh / potential_mwh) if potential_mwh else np.nan,
+        "cost_meur_per_y": cost_eur / 1e6,
+        "reactive_support_gvarh_per_y": q_mvarh / 1000.0,
+        "reactive_cost_keur_per_y": q_cost_eur / 1000.0,
+        "unit_cost_eur_per_mwh": cost_eur / feasible_mwh if feasible_mwh else np.nan,
+        "unit_cost_with_q_eur_per_mwh": (cost_eur + q_cost_eur) / feasible_mwh if feasible_mwh else np.nan,
+    }
+
+
+def table4(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
+    """The paper's Table 4: one row per metric, columns (case, direction)."""
+    columns = {}
+    for case, ds in datasets.items():
+        for direction in DIRECTIONS:
+            columns[(case, direction)] = substation_metrics(ds, direction)
+    frame = pd.DataFrame(columns)
+    frame.columns.names = ["case", "direction"]
+    frame.index.name = "metric"
+    return frame.loc[[key for key, _ in TABLE4_ROWS]]
+
+
+def to_markdown(frame: pd.DataFrame, labels: Mapping[str, str] | None = None, digits: int = 2) -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    headers = [" / ".join(str(p) for p in c) if isinstance(c, tuple) else str(c) for c in frame.columns]
+    index_name = frame.index.name or ""
+    lines = ["| " + " | ".join([index_name] + headers) + " |", "|" + "---|" * (len(headers) + 1)]
+    for key, row in frame.iterrows():
+        label = labels.get(key, key) if labels else key
+        cells = [_cell(v, digits) for v in row.values]
+        lines.append("| " + " | ".join([str(label)] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value, digits: int) -> str:
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return "—" if np.isnan(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a small text file atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_tables(datasets: Mapping[str, xr.Dataset], folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """table3.csv/.md and table4.csv/.md in ``folder``; returns both tables."""
+    t3, t4 = table3(datasets), table4(datasets)
+    write_text(folder / "table3.csv", t3.to_csv(float_format="%.4f"))
+    write_text(folder / "table4.csv", t4.to_csv(float_format="%.6g"))
+    write_text(folder / "table3.md", "# Table 3: operating points per feeder (%)\n\n" + to_markdown(t3, digits=1))
+    write_text(folder / "table4.md", "# Table 4: flexibility of the whole substation\n\n"
+               + to_markdown(t4, dict(TABLE4_ROWS), digits=3))
+    return t3, t4

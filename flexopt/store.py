@@ -1,0 +1,180 @@
+"""Store stage: one assessed case as an xarray Dataset, written atomically to netCDF.
+
+The schema is the output contract of DESIGN.md (dimensions feeder, interval,
+bid_point, der, load; sign conventions; CF flag attributes for the traffic
+lights). Additions beyond the contract are documented in docs/method.md:
+``red_reason`` (why a point is red) and the coordinates that map end-user groups
+onto their loads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from flexopt import __version__
+from flexopt.assess import REASONS, STATUS_MEANINGS, CaseAssessment
+
+ENCODING_LEVEL = 4
+
+
+def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dataset:
+    """The contract's dataset for one case; ``created`` fixes the creation time (for reproducible files)."""
+    scenario, case, profiles = assessment.scenario, assessment.case, assessment.profiles
+    feeders = assessment.feeders
+    days = profiles.days
+    bid_point = feeders[0].bid_point
+    n_t, n_p = len(days.weight_h), len(bid_point)
+
+    def stack(name: str) -> np.ndarray:
+        return np.stack([getattr(f, name) for f in feeders])
+
+    fp = ("feeder", "interval", "bid_point")
+    ders = [(f, i, r) for f in feeders for i, r in enumerate(f.resources)]
+    der_names = [r.name for _, _, r in ders]
+
+    def der_stack(name: str) -> np.ndarray:
+        if not ders:
+            return np.zeros((n_t, n_p, 0))
+        return np.stack([getattr(f, name)[:, :, i] for f, i, _ in ders], axis=2)
+
+    load_names = [name for f in feeders for name in f.load_names]
+    load_feeder = [f.feeder for f in feeders for _ in f.load_names]
+    load_p = np.concatenate([f.load_p_mw for f in feeders], axis=1) if load_names else np.zeros((n_t, 0))
+    load_q = np.concatenate([f.load_q_mvar for f in feeders], axis=1) if load_names else np.zeros((n_t, 0))
+
+    def variable(dims, values, units, long_name, **attrs):
+        return xr.Variable(dims, values, {"units": units, "long_name": long_name, **attrs})
+
+    data = {
+        "quantity_mw": variable(fp, stack("quantity_mw"), "MW",
+                                "offered variation at the PCC (+ upward, - downward)"),
+        "bid_cost_eur_per_h": variable(fp, stack("bid_cost_eur_per_h"), "EUR/h",
+                                       "pay-as-bid cost of the activated bids"),
+        "status": variable(fp, stack("status").astype(np.int8), "1", "traffic light of the bid point",
+                           flag_values=np.array([0, 1, 2], dtype=np.int8), flag_meanings=STATUS_MEANINGS),
+        "red_reason": variable(fp, stack("red_reason").astype(np.int8), "1", "why the DSO blocks the point",
+                               flag_values=np.arange(len(REASONS), dtype=np.int8), flag_meanings=" ".join(REASONS)),
+        "q_support_mvar": variable(fp, stack("q_support_mvar"), "Mvar",
+                                   "reactive support bought by the DSO (sum of |dQ| over DG)"),
+        "q_cost_eur_per_h": variable(fp, stack("q_cost_eur_per_h"), "EUR/h", "cost of the reactive support"),
+        "p_pcc_mw": variable(fp, stack("p_pcc_mw"), "MW", "active power imported from the transmission grid"),
+        "q_pcc_mvar": variable(fp, stack("q_pcc_mvar"), "Mvar", "reactive power imported from the transmission grid"),
+        "v_min_pu": variable(fp, stack("v_min_pu"), "pu", "lowest bus voltage of the feeder"),
+        "v_max_pu": variable(fp, stack("v_max_pu"), "pu", "highest bus voltage of the feeder"),
+        "loading_max_percent": variable(fp, stack("loading_max_percent"), "%", "highest line loading of the feeder"),
+        "der_p_mw": variable(("interval", "bid_point", "der"), der_stack("der_p_mw"), "MW",
+                             "active power setpoint of the DER (sgen: generation +, load: consumption +)"),
+        "der_q_mvar": variable(("interval", "bid_point", "der"), der_stack("der_q_mvar"), "Mvar",
+                               "reactive power setpoint of the DER, in the convention of its element"),
+        "der_q_min_mvar": variable(("interval", "bid_point", "der"), der_stack("der_q_min_mvar"), "Mvar",
+                                   "lowest reactive power the capability curve allows at the point"),
+        "der_q_max_mvar": variable(("interval", "bid_point", "der"), der_stack("der_q_max_mvar"), "Mvar",
+                                   "highest reactive power the capability curve allows at the point"),
+        "load_p_mw": variable(("interval", "load"), load_p, "MW", "expected demand of the load"),
+        "load_q_mvar": variable(("interval", "load"), load_q, "Mvar", "expected reactive demand of the load"),
+        "price_sell_eur_per_mwh": variable(("interval",), _price(profiles, "sell", n_t), "EUR/MWh", "selling price"),
+        "price_buy_eur_per_mwh": variable(("interval",), _price(profiles, "buy", n_t), "EUR/MWh", "purchasing price"),
+        "price_q_eur_per_mvarh": variable(("interval",), assessment.reactive_price_eur_per_mvarh, "EUR/Mvarh",
+                                          "price the DSO pays for reactive support"),
+    }
+    coords = {
+        "feeder": ("feeder", [f.feeder for f in feeders]),
+        "interval": ("interval", np.arange(n_t)),
+        "season": ("interval", days.season.astype(str)),
+        "day_type": ("interval", days.day_type.astype(str)),
+        "hour": ("interval", days.hour.astype(np.int64)),
+        "weight_h": ("interval", days.weight_h.astype(float), {"units": "h", "long_name": "hours per year"}),
+        "bid_point": ("bid_point", bid_point.astype(np.int64)),
+        "der": ("der", der_names),
+        "der_feeder": ("der", [f.feeder for f, _, _ in ders]),
+        "der_kind": ("der", [r.kind for _, _, r in ders]),
+        "der_element": ("der", [r.table for _, _, r in ders]),
+        "der_rated_mw": ("der", np.array([r.rated_mw for _, _, r in ders], dtype=float)),
+        "load": ("load", load_names),
+        "load_feeder": ("load", load_feeder),
+    }
+    attrs = {
+        "title": f"flexopt assessment of {scenario.name}, case {case.name}",
+        "scenario": scenario.name,
+        "case": case.name,
+        "case_title": case.title or "",
+        "flexopt_version": __version__,
+        "scenario_sha256": scenario.text_sha256,
+        "created": created or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "v_min_limit_pu": case.limits.v_min_pu,
+        "v_max_limit_pu": case.limits.v_max_pu,
+        "loading_limit_percent": case.limits.line_loading_percent,
+        "transformer_loading_limit_percent": case.limits.transformer_loading_percent,
+        "transformer_rated_mva": scenario.substation.transformer.rated_mva,
+        "busbar_pu": scenario.substation.busbar_pu,
+        "activation": case.study.activation,
+        "reactive_remuneration": case.reactive.mode,
+        "sign_convention": "quantity_mw + upward (more export to the TSO), - downward; p_pcc_mw/q_pcc_mvar + import",
+        "Conventions": "CF-1.8",
+    }
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _price(profiles, name: str, n: int) -> np.ndarray:
+    if name in profiles.prices:
+        return np.asarray(profiles.prices[name], dtype=float)
+    return np.full(n, np.nan)
+
+
+def write_dataset(ds: xr.Dataset, path: Path) -> Path:
+    """Write with zlib compression to a temporary file beside ``path``, then rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encoding = {name: {"zlib": True, "complevel": ENCODING_LEVEL} for name in ds.data_vars}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def apply_point(net, ds: xr.Dataset, feeder: str, interval: int, bid_point: int) -> None:
+    """Write one (interval, bid point) of a stored case into the feeder's exported pandapower net.
+
+    Loads take their expected demand; DERs their final setpoints (split over their rows by
+    rating); an end-user group ``FEEDER:CLASS`` moves its class's loads in proportion to their
+    demand, at constant power factor. Then ``pandapower.runpp(net)`` reproduces the point.
+    """
+    loads = ds["load"].values[ds["load_feeder"].values == feeder]
+    by_name = {name: i for i, name in enumerate(net.load.name)}
+    rows = [by_name[name] for name in loads]
+    net.load.loc[net.load.index[rows], "p_mw"] = ds.load_p_mw.sel(interval=interval, load=loads).values
+    net.load.loc[net.load.index[rows], "q_mvar"] = ds.load_q_mvar.sel(interval=interval, load=loads).values
+    point = ds.sel(interval=interval, bid_point=bid_point)
+    working = ds.sel(interval=interval, bid_point=0)
+    for der in ds.der.values[ds.der_feeder.values == feeder]:
+        p, q = float(point.der_p_mw.sel(der=der)), float(point.der_q_mvar.sel(der=der))
+        if ":" in str(der):  # an end-user group: the participating part of a class's loads
+            customer_class = str(der).split(":", 1)[1]
+            members = net.load.index[net.load.name.str.endswith(f" {customer_class}") & net.load.name.isin(loads)]
+            delta = p - float(working.der_p_mw.sel(der=der))
+            base_p = net.load.loc[members, "p_mw"].to_numpy()
+            total = base_p.sum()
+            if total > 0:
+                new_p = base_p + delta * base_p / total
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.where(base_p > 0, net.load.loc[members, "q_mvar"].to_numpy() / base_p, 0.0)
+                net.load.loc[members, "p_mw"] = new_p
+                net.load.loc[members, "q_mvar"] = new_p * ratio
+            continue
+        table = net.sgen if str(point.der_element.sel(der=der).item()) == "sgen" else net.load
+        members = table.index[table.name == der]
+        weights = (table.loc[members, "sn_mva"].to_numpy() if "sn_mva" in table and table is net.sgen
+                   else np.ones(len(members)))
+        weights = weights / weights.sum()
+        table.loc[members, "p_mw"] = p * weights
+        table.loc[members, "q_mvar"] = q * weights

@@ -1,0 +1,374 @@
+"""The assessment engine: bid points, batch AC power flow, LOPF with paid Q, traffic lights, the dataset.
+
+Every colour is checked against pandapower.runpp on the exported nets: green and orange
+points rebuilt from the dataset violate nothing, red points do violate.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandapower as pp
+import pandas as pd
+import pytest
+import xarray as xr
+
+from flexopt.bids import activation, bid_points, BidBook
+from flexopt.lopf import LpData, ReactiveLp, solve_fresh
+from flexopt.networks import build_feeder_net, export_nets, operating_points
+from flexopt.powerflow import BatchPowerFlow
+from flexopt.profiles import compile_profiles
+from flexopt.run import run_scenario
+from flexopt.store import apply_point
+from flexopt.validate import load_scenario
+from tests.conftest import CASE_STUDY, ScenarioFolder
+
+GREEN, ORANGE, RED = 0, 1, 2
+
+#: A single weak feeder with a large PV plant at its end: its top upward bids over-volt the feeder;
+#: buying reactive power fixes most of them, the tight line-loading limit leaves a few red.
+SMALL = """\
+scenario "small"
+profile pv generated pv { latitude 39.2 deg  longitude 9.1 deg }
+profile residential generated demand { class residential }
+price buy 50 EUR/MWh
+price sell 40 EUR/MWh
+substation PS { transformer 40 MVA 150/20 kV  busbar 1.02 pu }
+feeder F1 rural {
+  length 20 km  sections 10
+  conductor "NA2XS2Y 1x95 RM/25 12/20 kV"
+  demand 3 GWh/y  mix residential 100 %
+}
+der PV1 pv 7 MW at F1 end
+bids { pv down -100 % at 0  up +30 % at 2 * sell }
+reactive { remuneration 0.05 * buy per Mvarh }
+limits { voltage 0.9 .. 1.1 pu  line loading 63 % }
+study { bid points 4 per direction }
+case A "paid Q" { }
+case QFREE "free Q" extends A { reactive { remuneration free } }
+case NOQ "no reactive support" extends A { reactive { unavailable } }
+"""
+
+
+def quiet_runpp(net):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pp.runpp(net, numba=False, init="flat", tolerance_mva=1e-10)
+
+
+# ---------------------------------------------------------------------------
+# The case study, run once for the module
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def case_study_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    paths = run_scenario(str(CASE_STUDY), None, str(out), quiet=True)
+    scenario, _ = load_scenario(CASE_STUDY)
+    nets = tmp_path_factory.mktemp("nets")
+    export_nets(scenario, scenario.case("A"), nets)
+    datasets = {case: xr.load_dataset(path) for case, path in paths.items()}
+    return scenario, datasets, nets, out / "sardinia_ps"
+
+
+def shares(ds, feeder):
+    moved = ((ds.bid_point != 0) & (np.abs(ds.quantity_mw) > 1e-9)).sel(feeder=feeder)
+    status = ds.status.sel(feeder=feeder).where(moved)
+    return {colour: int((status == code).sum()) for colour, code in (("green", 0), ("orange", 1), ("red", 2))}
+
+
+def test_case_a_reproduces_the_papers_pattern_r1_alone_has_orange_and_red_points(case_study_run):
+    _, datasets, _, _ = case_study_run
+    ds = datasets["A"]
+    counts = {str(f): shares(ds, str(f)) for f in ds.feeder.values}
+    assert counts["R1"]["orange"] > 0 and counts["R1"]["red"] > 0
+    for feeder in ("R2", "D3", "U4", "U5"):
+        assert counts[feeder]["orange"] == 0 and counts[feeder]["red"] == 0, feeder
+    assert counts["D3"]["green"] > 0
+
+
+def test_every_working_point_of_the_case_study_is_green(case_study_run):
+    _, datasets, _, _ = case_study_run
+    for ds in datasets.values():
+        assert (ds.status.sel(bid_point=0) == GREEN).all()
+        assert (ds.quantity_mw.sel(bid_point=0) == 0).all()
+
+
+def test_downward_market_potential_of_case_a_is_all_res_output_plus_20_percent_of_chp(case_study_run):
+    scenario, datasets, _, _ = case_study_run
+    ds = datasets["A"]
+    case = scenario.case("A")
+    profiles = compile_profiles(scenario, case)
+    expected_mwh = sum(profiles.annual_energy_mwh(profiles.der_p_mw[d.name]) * (1.0 if d.kind in ("pv", "wind") else 0.2)
+                       for d in case.ders)
+    k = int(ds.bid_point.min())
+    potential_mwh = float((-ds.quantity_mw.sel(bid_point=k) * ds.weight_h).sum())
+    assert potential_mwh == pytest.approx(expected_mwh, rel=1e-3)
+    assert potential_mwh / 1000 == pytest.approx(35.03 + 3.87 + 0.2 * 20.35, rel=1e-3)
+
+
+def test_upward_offers_raise_export_and_downward_offers_lower_it(case_study_run):
+    _, datasets, _, _ = case_study_run
+    ds = datasets["B"]
+    up, down = ds.quantity_mw.sel(bid_point=ds.bid_point > 0), ds.quantity_mw.sel(bid_point=ds.bid_point < 0)
+    assert (up >= 0).all() and (down <= 0).all()
+    green = ds.status == GREEN
+    # More generation / less consumption lowers the import at the PCC (load convention).
+    top = ds.p_pcc_mw.sel(bid_point=int(ds.bid_point.max())).where(green.sel(bid_point=int(ds.bid_point.max())))
+    assert float((top - ds.p_pcc_mw.sel(bid_point=0)).max()) <= 1e-9
+
+
+def rebuild_and_check(ds, nets, feeder, interval, bid_point):
+    net = pp.from_json(str(nets / f"{feeder}.json"))
+    apply_point(net, ds, feeder, interval, bid_point)
+    quiet_runpp(net)
+    vm = net.res_bus.vm_pu
+    loading = net.res_line.loading_percent.max()
+    violated = (vm.max() > ds.v_max_limit_pu + 1e-6 or vm.min() < ds.v_min_limit_pu - 1e-6
+                or loading > ds.loading_limit_percent + 1e-4)
+    return net, violated
+
+
+def test_green_and_orange_points_rebuilt_with_runpp_violate_nothing_and_red_points_do(case_study_run):
+    _, datasets, nets, _ = case_study_run
+    ds = datasets["A"]
+    rng = np.random.default_rng(42)
+    status = ds.status.transpose("feeder", "interval", "bid_point").values
+    checked = {GREEN: 0, ORANGE: 0, RED: 0}
+    for code, sample in ((GREEN, 25), (ORANGE, 25), (RED, 15)):
+        f_i, t_i, k_i = np.nonzero(status == code)
+        picks = rng.choice(len(f_i), size=min(sample, len(f_i)), replace=False)
+        for p in picks:
+            feeder = str(ds.feeder.values[f_i[p]])
+            bid_point = int(ds.bid_point.values[k_i[p]])
+            net, violated = rebuild_and_check(ds, nets, feeder, int(t_i[p]), bid_point)
+            assert violated == (code == RED), (feeder, t_i[p], bid_point, code)
+            if code != RED:  # the stored AC result is pandapower's
+                point = ds.sel(feeder=feeder, interval=int(t_i[p]), bid_point=bid_point)
+                assert net.res_bus.vm_pu.max() == pytest.approx(float(point.v_max_pu), abs=1e-6)
+                assert net.res_ext_grid.p_mw.sum() == pytest.approx(float(point.p_pcc_mw), abs=1e-5)
+            checked[code] += 1
+    assert checked[GREEN] == 25 and checked[ORANGE] > 0 and checked[RED] > 0
+
+
+def test_orange_points_carry_their_reactive_support_and_its_cost(case_study_run):
+    _, datasets, _, _ = case_study_run
+    ds = datasets["A"]
+    orange = ds.status == ORANGE
+    assert (ds.q_support_mvar.where(orange) > 0).sum() == orange.sum()
+    assert float(ds.q_support_mvar.where(~orange, 0).max()) == 0.0
+    expected_cost = ds.q_support_mvar * ds.price_q_eur_per_mvarh
+    assert np.allclose(ds.q_cost_eur_per_h.values, expected_cost.transpose(*ds.q_cost_eur_per_h.dims).values)
+    # The Q setpoints stay within the capability the dataset states.
+    assert (ds.der_q_mvar <= ds.der_q_max_mvar + 1e-9).all() and (ds.der_q_mvar >= ds.der_q_min_mvar - 1e-9).all()
+
+
+def test_red_points_say_why(case_study_run):
+    _, datasets, _, _ = case_study_run
+    ds = datasets["A"]
+    red = ds.status == RED
+    assert ((ds.red_reason > 0) == red).all()
+    assert "over_voltage" in ds.red_reason.attrs["flag_meanings"]
+
+
+def test_the_dataset_follows_the_design_contract(case_study_run):
+    scenario, datasets, _, _ = case_study_run
+    ds = datasets["A"]
+    assert dict(ds.sizes) == {"feeder": 5, "interval": 288, "bid_point": 21, "der": 7, "load": ds["load"].size}
+    assert ds.bid_point.values.tolist() == list(range(-10, 11))
+    assert ds.weight_h.sum() == pytest.approx(8760)
+    for coord in ("season", "day_type", "hour", "weight_h"):
+        assert ds[coord].dims == ("interval",)
+    assert set(ds.der_element.values) == {"sgen"} and list(ds.der_feeder.values).count("R1") == 2
+    for name in ("quantity_mw", "bid_cost_eur_per_h", "status", "q_support_mvar", "q_cost_eur_per_h", "p_pcc_mw",
+                 "q_pcc_mvar", "v_min_pu", "v_max_pu", "loading_max_percent"):
+        assert ds[name].dims == ("feeder", "interval", "bid_point"), name
+    for name in ("der_p_mw", "der_q_mvar", "der_q_min_mvar", "der_q_max_mvar"):
+        assert ds[name].dims == ("interval", "bid_point", "der"), name
+    assert ds.load_p_mw.dims == ("interval", "load")
+    assert ds.status.dtype == np.int8 and ds.status.attrs["flag_meanings"] == "green orange red"
+    for name, variable in ds.data_vars.items():
+        assert "units" in variable.attrs and "long_name" in variable.attrs, name
+    for key in ("scenario", "case", "flexopt_version", "scenario_sha256", "created", "v_min_limit_pu",
+                "v_max_limit_pu", "loading_limit_percent"):
+        assert key in ds.attrs, key
+    assert ds.attrs["scenario_sha256"] == scenario.text_sha256
+    case_b = datasets["B"]
+    assert "R1:industrial" in case_b.der.values and case_b.der_element.sel(der="R1:industrial") == "load"
+
+
+def test_tables_3_and_4_are_written_and_agree_with_the_dataset(case_study_run):
+    _, datasets, _, folder = case_study_run
+    for name in ("table3.csv", "table3.md", "table4.csv", "table4.md", "A.nc", "B.nc"):
+        assert (folder / name).stat().st_size > 0, name
+    table4 = pd.read_csv(folder / "table4.csv", header=[0, 1], index_col=0)
+    ds = datasets["A"]
+    potential_up = float((ds.quantity_mw.sel(bid_point=int(ds.bid_point.max())) * ds.weight_h).sum()) / 1000
+    assert table4[("A", "up")]["market_potential_gwh_per_y"] == pytest.approx(potential_up, rel=1e-5)
+    assert table4[("A", "up")]["feasible_flexibility_gwh_per_y"] < potential_up
+    assert table4[("A", "down")]["market_potential_gwh_per_y"] == pytest.approx(42.97, rel=2e-3)
+    assert "| R1 |" in (folder / "table3.md").read_text()
+
+
+# ---------------------------------------------------------------------------
+# Power flow and LOPF against the libraries
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def r1():
+    scenario, _ = load_scenario(CASE_STUDY)
+    case = scenario.case("A")
+    profiles = compile_profiles(scenario, case)
+    feeder_net = build_feeder_net(scenario, case, scenario.feeder("R1"))
+    return feeder_net, operating_points(feeder_net, case, profiles)
+
+
+def test_the_batch_power_flow_matches_pandapower_runpp_within_1e_6_pu(r1):
+    feeder_net, points = r1
+    net = feeder_net.net
+    flow = BatchPowerFlow(net)
+    rng = np.random.default_rng(3)
+    steps = rng.choice(288, size=12, replace=False)
+    scale = rng.uniform(0.0, 1.3, size=(12, len(net.sgen)))
+    q_shift = rng.uniform(-2, 2, size=(12, len(net.sgen)))
+    sgen_p = points.sgen_p_mw[steps] * scale
+    sgen_q = points.sgen_q_mvar[steps] + q_shift
+    result = flow.solve(points.load_p_mw[steps], points.load_q_mvar[steps], sgen_p, sgen_q)
+    assert result.converged.all()
+    for i, t in enumerate(steps):
+        net.load["p_mw"], net.load["q_mvar"] = points.load_p_mw[t], points.load_q_mvar[t]
+        net.sgen["p_mw"], net.sgen["q_mvar"] = sgen_p[i], sgen_q[i]
+        quiet_runpp(net)
+        assert np.abs(result.vm_pu[i] - net.res_bus.vm_pu.values).max() < 1e-6
+        assert np.abs(result.loading_percent[i] - net.res_line.loading_percent.values).max() < 1e-4
+        assert result.p_pcc_mw[i] == pytest.approx(net.res_ext_grid.p_mw.iat[0], abs=1e-6)
+        assert result.q_pcc_mvar[i] == pytest.approx(net.res_ext_grid.q_mvar.iat[0], abs=1e-6)
+
+
+def test_voltage_sensitivities_predict_a_small_reactive_change(r1):
+    feeder_net, points = r1
+    net = feeder_net.net
+    flow = BatchPowerFlow(net)
+    t = int(np.argmax(points.sgen_p_mw.sum(axis=1)))
+    args = (points.load_p_mw[[t]], points.load_q_mvar[[t]], points.sgen_p_mw[[t]])
+    base = flow.solve(*args, points.sgen_q_mvar[[t]])
+    dvm, di = flow.sensitivities(base.v[0], net.sgen.bus.to_numpy())
+    shifted = points.sgen_q_mvar[[t]].copy()
+    shifted[0, 0] -= 0.01
+    moved = flow.solve(*args, shifted)
+    predicted = -0.01 * dvm[:, 0]
+    assert np.abs((moved.vm_pu[0] - base.vm_pu[0]) - predicted).max() < 1e-6
+    assert (dvm[:, 0] >= 0).all()  # injecting Q raises every voltage of a radial feeder
+
+
+def test_the_persistent_lopf_gives_the_fresh_pyomo_solution(r1):
+    feeder_net, points = r1
+    net = feeder_net.net
+    flow = BatchPowerFlow(net)
+    lp = ReactiveLp(len(net.sgen), len(net.bus), 2 * len(flow.branch_names))
+    busiest = np.argsort(points.sgen_p_mw.sum(axis=1))[-5:]
+    for t in busiest:
+        state = flow.solve(points.load_p_mw[[t]], points.load_q_mvar[[t]], points.sgen_p_mw[[t]], points.sgen_q_mvar[[t]])
+        v = state.v[0]
+        dvm, di = flow.sensitivities(v, net.sgen.bus.to_numpy())
+        i_ka = flow.branch_currents_ka(v)
+        v_max = float(np.abs(v).max()) - 0.01  # ask for 1 % less than today: the LP must act
+        data = LpData(dvm, di, np.abs(v), 0.9, v_max, i_ka, np.concatenate([flow.branch_max_i_ka] * 2),
+                      np.full(len(net.sgen), 5.0), np.full(len(net.sgen), 5.0), 2.5)
+        persistent, fresh = lp.solve(data), solve_fresh(data)
+        assert persistent.status == fresh.status == "optimal"
+        assert np.allclose(persistent.dq_mvar, fresh.dq_mvar, atol=1e-7)
+        assert persistent.dq_mvar.sum() < 0  # absorbing lowers the voltage
+
+
+# ---------------------------------------------------------------------------
+# Bid points
+# ---------------------------------------------------------------------------
+
+
+def test_merit_order_activates_the_cheapest_offers_first():
+    quantity = np.array([[2.0, 1.0, 1.0]])
+    price = np.array([[30.0, 10.0, 20.0]])
+    active = activation(quantity, price, 4, "merit order")  # points ask for 1, 2, 3, 4 MW
+    assert active[0].tolist() == [[0, 1, 0], [0, 1, 1], [1, 1, 1], [2, 1, 1]]
+
+
+def test_pro_rata_takes_the_same_share_of_every_offer():
+    active = activation(np.array([[2.0, 1.0]]), np.array([[30.0, 10.0]]), 2, "pro rata")
+    assert active[0].tolist() == [[1.0, 0.5], [2.0, 1.0]]
+
+
+def test_bid_points_are_signed_and_paid_as_bid():
+    book = BidBook("F", (), up_mw=np.array([[2.0, 1.0]]), down_mw=np.array([[4.0, 0.0]]),
+                   up_price_eur_per_mwh=np.array([[30.0, 10.0]]), down_price_eur_per_mwh=np.array([[0.0, 5.0]]))
+    bids = bid_points(book, 2, "merit order")
+    assert bids.bid_point.tolist() == [-2, -1, 0, 1, 2]
+    assert bids.quantity_mw[0].tolist() == [-4.0, -2.0, 0.0, 1.5, 3.0]
+    assert bids.bid_cost_eur_per_h[0].tolist() == [0.0, 0.0, 0.0, 1.0 * 10 + 0.5 * 30, 1.0 * 10 + 2.0 * 30]
+
+
+# ---------------------------------------------------------------------------
+# A small violating feeder: frameworks of reactive support, determinism, errors
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    folder = ScenarioFolder(tmp_path_factory.mktemp("small"))
+    path = folder.write(SMALL, "small.flex")
+    paths = run_scenario(str(path), None, str(folder.root / "out"), quiet=True)
+    return path, {case: xr.load_dataset(p) for case, p in paths.items()}
+
+
+def test_a_weak_feeder_has_green_orange_and_red_points(small_run):
+    _, datasets = small_run
+    counts = np.bincount(datasets["A"].status.values.ravel(), minlength=3)
+    assert counts[GREEN] > 0 and counts[ORANGE] > 0 and counts[RED] > 0
+
+
+def test_free_reactive_support_keeps_the_colours_and_costs_nothing(small_run):
+    _, datasets = small_run
+    a, free = datasets["A"], datasets["QFREE"]
+    assert (a.status == free.status).all()
+    assert float(free.q_cost_eur_per_h.sum()) == 0.0 and float(free.q_support_mvar.sum()) > 0
+
+
+def test_without_reactive_support_every_orange_point_turns_red(small_run):
+    _, datasets = small_run
+    a, none = datasets["A"], datasets["NOQ"]
+    assert int((none.status == ORANGE).sum()) == 0
+    assert ((none.status == RED) == ((a.status == RED) | (a.status == ORANGE))).all()
+
+
+def test_the_same_inputs_give_the_same_data(small_run, tmp_path):
+    path, datasets = small_run
+    again = run_scenario(str(path), ["A"], str(tmp_path), quiet=True)
+    second = xr.load_dataset(again["A"])
+    first = datasets["A"]
+    xr.testing.assert_identical(first.drop_attrs(deep=False), second.drop_attrs(deep=False))
+    assert {k: v for k, v in first.attrs.items() if k != "created"} == \
+           {k: v for k, v in second.attrs.items() if k != "created"}
+
+
+def test_an_unknown_case_is_a_user_error_and_writes_nothing(small_run, tmp_path):
+    path, _ = small_run
+    result = subprocess.run([sys.executable, "-m", "flexopt", "run", str(path), "--case", "Z", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "has no case 'Z'" in result.stderr and "Traceback" not in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_point_without_power_flow_solution_is_red_and_the_run_goes_on(folder):
+    text = SMALL.replace("demand 3 GWh/y", "demand 900 GWh/y").replace("length 20 km", "length 60 km")
+    path = folder.write(text, "overloaded.flex")
+    paths = run_scenario(str(path), ["NOQ"], str(folder.root / "out"), quiet=True)
+    ds = xr.load_dataset(paths["NOQ"])
+    reasons = ds.red_reason.attrs["flag_meanings"].split()
+    assert (ds.red_reason == reasons.index("no_power_flow_solution")).any()
+    assert (ds.status == RED).any()
