@@ -8,6 +8,16 @@ from flexopt.expressions import render
 from flexopt.model import Case, Offer, Scenario
 
 
+def _noun(n: int, singular: str, plural: str | None = None) -> str:
+    """``singular`` for exactly one, else ``plural`` (default: ``singular`` + "s")."""
+    return singular if n == 1 else (plural or singular + "s")
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    """A count with its noun in the right number: ``1 season``, ``4 seasons``, ``0 seasons``."""
+    return f"{n} {_noun(n, singular, plural)}"
+
+
 def _offer_text(offer: Offer | None) -> tuple[str, str]:
     if offer is None:
         return "-", "-"
@@ -80,14 +90,15 @@ def format_summary(scenario: Scenario, file_label: str) -> str:
     out.append(f"{file_label}: OK  scenario '{scenario.name}'{title}")
     details = ([f"year {cal.year}"] if cal.year else []) + (
         [f"public holidays of {cal.holiday_country}"] if cal.holiday_country else [])
-    out.append(f"calendar: {len(cal.seasons)} seasons x {len(cal.day_types)} day types x {cal.steps_per_day} steps "
-               f"= {cal.n_intervals} intervals, {cal.days_per_year} days"
+    out.append(f"calendar: {_count(len(cal.seasons), 'season')} x {_count(len(cal.day_types), 'day type')} x "
+               f"{_count(cal.steps_per_day, 'step')} = {_count(cal.n_intervals, 'interval')}, "
+               f"{_count(cal.days_per_year, 'day')}"
                + (f" ({', '.join(details)})" if details else ""))
     t = scenario.substation.transformer
     out.append(f"substation {scenario.substation.name}: {t.rated_mva:g} MVA {t.hv_kv:g}/{t.lv_kv:g} kV, "
                f"vk {t.vk_percent:g} %, busbar {scenario.substation.busbar_pu:g} pu")
     out.append("")
-    out.append("feeders:")
+    out.append(_noun(len(scenario.feeders), "feeder") + ":")
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
         out.append(_indent(feeders_table(scenario).to_string(na_rep="-", float_format=lambda v: f"{v:g}")))
         for case in scenario.cases:
@@ -100,13 +111,13 @@ def format_summary(scenario: Scenario, file_label: str) -> str:
                        f"{lim.line_loading_percent:g} %, transformer loading {lim.transformer_loading_percent:g} %")
             out.append(f"  reactive support: {reactive_text(case)}")
             st = case.study
-            out.append(f"  study: {st.bid_points_per_direction} bid points per direction, {st.activation} activation, "
-                       f"remedies: {', '.join(st.remedies) or 'none'}")
+            out.append(f"  study: {_count(st.bid_points_per_direction, 'bid point')} per direction, "
+                       f"{st.activation} activation, remedies: {', '.join(st.remedies) or 'none'}")
             out.append("  DER rated power (MW) by kind and feeder:")
             table = der_capacity_table(case, [f.name for f in scenario.feeders])
             out.append(_indent(table.to_string(float_format=lambda v: f"{v:g}") if len(table) else "(no DERs)", 4))
-            out.append("  bid rules:")
             rules = bid_rules_table(case)
+            out.append(f"  {_noun(len(rules), 'bid rule')}:")
             out.append(_indent(rules.to_string(index=False) if len(rules) else "(no bid rules)", 4))
     return "\n".join(out)
 

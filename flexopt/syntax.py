@@ -271,10 +271,27 @@ def grammar_text() -> str:
                                 hint="reinstall flexopt: pip install --force-reinstall flexopt")])
 
 
+class _WholeWords:
+    """Keywords match whole words only: ``endd`` is the name ``endd``, never ``end`` then ``d``.
+
+    lark's contextual lexer tries only the terminals the parser accepts next. Where a keyword is
+    accepted but a name is not (``at R1 end``), the keyword's plain string would match the start of
+    a longer word. Keeping NAME in every lexer state makes the longest word win; a word that is
+    exactly a keyword accepted there still becomes that keyword (lark folds keywords into NAME), and
+    a word the parser cannot take is reported whole ("unexpected 'endd'"). Passes tokens unchanged.
+    """
+
+    always_accept = ("NAME",)
+
+    def process(self, stream):
+        return stream
+
+
 @functools.lru_cache(maxsize=1)
 def parser() -> lark.Lark:
     """The LALR parser, built once per process."""
-    return lark.Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False)
+    return lark.Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False,
+                     postlex=_WholeWords())
 
 
 # ---------------------------------------------------------------------------
@@ -736,8 +753,14 @@ _UNIT_FAMILIES = {
 
 def _expected_words(err: UnexpectedToken | UnexpectedCharacters | UnexpectedEOF) -> list[str]:
     expected = getattr(err, "expected", None) or getattr(err, "allowed", None) or set()
-    words = []
     terminals = {t.name: t for t in parser().terminals}
+    state = getattr(err, "state", None)
+    if isinstance(err, UnexpectedCharacters) and hasattr(state, "parse_conf"):
+        # what the parser accepts here: the lexer's own list always holds NAME (see _WholeWords)
+        # and folds the keywords into it
+        accepted = state.parse_conf.states[state.position]
+        expected = {name for name in accepted if name in terminals or name == "$END"} or expected
+    words = []
     for name in sorted(expected):
         if name in _TERMINAL_WORDS:
             words.append(_TERMINAL_WORDS[name])

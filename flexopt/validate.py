@@ -17,14 +17,13 @@ import hashlib
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 from flexopt import expressions as ex
 from flexopt import syntax as sx
 from flexopt import units as u
-from flexopt.errors import FlexoptError, Problem, ProblemCollector, Span, did_you_mean, file_problem, known_list
+from flexopt.errors import Problem, ProblemCollector, Span, did_you_mean, file_problem, known_list
 from flexopt.model import (
-    AMBITS,
     CUSTOMER_CLASSES,
     DAY_TYPES,
     DER_GROUPS,
@@ -1025,7 +1024,7 @@ class _Validator:
             else:
                 storage = self.value(decl.storage_energy, u.ENERGY, f"the energy capacity of {name}", above=0)
         elif decl.storage_energy is not None:
-            self.error(f"only storage has an energy capacity", decl.storage_energy.span)
+            self.error("only storage has an energy capacity", decl.storage_energy.span)
         position = self.position(decl.location)
         singles = self.settings_once(decl.settings, f"DER {name}")
         apparent = rated

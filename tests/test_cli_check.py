@@ -49,6 +49,36 @@ def test_errors_are_printed_with_position_caret_and_hint(folder, capsys):
     assert lines[-1] == f"{path}: 1 problem found"
 
 
+def test_a_misspelt_keyword_is_underlined_as_one_word(folder, capsys):
+    path = folder.write(MINIMAL.replace("at R1 end", "at R1 endd"))
+    assert main(["check", str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"{path}:11:23: error: unexpected 'endd'"
+    assert lines[2] == "      |                       ^^^^"
+    assert lines[3].startswith("  hint: expected ") and lines[3].endswith("did you mean 'end'?")
+
+
+def test_summary_counts_take_singular_and_plural(folder, capsys):
+    one = MINIMAL + """calendar {
+  season all months jan feb mar apr may jun jul aug sep oct nov dec
+  days all working 250 saturday 50 holiday 65
+  hours 1
+}
+study { bid points 1 }
+bids { pv up 10 % at buy }
+"""
+    assert main(["check", str(folder.write(one))]) == 0
+    out = capsys.readouterr().out
+    assert "calendar: 1 season x 3 day types x 1 step = 3 intervals, 365 days\n" in out
+    assert "\nfeeder:\n" in out and "\nfeeders:" not in out
+    assert "  study: 1 bid point per direction," in out
+    assert "\n  bid rule:\n" in out
+    assert main(["check", str(CASE_STUDY)]) == 0
+    out = capsys.readouterr().out
+    assert "calendar: 4 seasons x 3 day types x 24 steps = 288 intervals, 365 days" in out
+    assert "\nfeeders:\n" in out and "  study: 10 bid points per direction," in out and "\n  bid rules:\n" in out
+
+
 @pytest.mark.parametrize("content", [
     b"",
     b"\x00\x01\x02binary\xff",

@@ -284,6 +284,35 @@ def test_a_word_after_a_name_ending_in_a_digit_is_no_unit(folder):
     assert hint.endswith("did you mean 'rural'?") and "unit" not in hint
 
 
+def test_a_keyword_with_letters_glued_on_is_reported_as_one_word(folder):
+    # the keyword `end` must not match the start of `endd` (which used to give "unexpected 'd'")
+    line, column, message, hint = folder.error(MINIMAL.replace("at R1 end", "at R1 endd"))
+    assert (line, column, message) == (11, 23, "unexpected 'endd'")
+    assert hint.endswith("did you mean 'end'?")
+
+
+@pytest.mark.parametrize("old, new, line, column, word, suggestion", [
+    ("at R1 end", "at R1 starts", 11, 23, "starts", "start"),
+    ("at R1 end", "at R1 middles", 11, 23, "middles", "middle"),
+    ("at R1 end", "at R1 fromage start to end", 11, 23, "fromage", "from"),
+    ("at R1 end", "at R1 from start toe end", 11, 34, "toe", "to"),
+    ("at R1 end", "at R1 end withx profile pv", 11, 27, "withx", "with"),
+    ("at R1 end", "atlas R1 end", 11, 17, "atlas", None),
+    ("profile pv generated pv", "profile pv generatedx pv", 2, 12, "generatedx", "generated"),
+])
+def test_a_word_that_starts_with_a_keyword_is_never_split(folder, old, new, line, column, word, suggestion):
+    found_line, found_column, message, hint = folder.error(MINIMAL.replace(old, new))
+    assert (found_line, found_column, message) == (line, column, f"unexpected '{word}'")
+    if suggestion:
+        assert hint.endswith(f"did you mean '{suggestion}'?")
+
+
+def test_a_stray_character_lists_the_keywords_the_parser_accepts_there(folder):
+    line, column, message, hint = folder.error(MINIMAL.replace("at R1 end", "at R1 @"))
+    assert (line, column, message) == (11, 23, "unexpected character '@'")
+    assert hint == "expected '+', '-', 'bus', 'end', 'from', 'middle', 'start' or a number"
+
+
 @pytest.mark.parametrize("statement, column", [("price fuel 85 EUR/MW", 15), ("bids { pv up 10 % at 40 EUR/MW }", 25)])
 def test_a_price_per_power_is_reported_as_one_unit(folder, statement, column):
     line, column_found, message, hint = folder.error(MINIMAL + statement)

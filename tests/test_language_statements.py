@@ -193,6 +193,35 @@ der FAB1 enduser industrial 1.5 MW at R1 end with profile industrial capability 
     assert pv2.profile == "pv"  # default: the profile named like the kind
 
 
+def test_names_that_start_with_a_keyword_are_names(folder):
+    # keywords match whole words only: `Startville` is no `start`, `toaster` no `to`, `atlas` no `at`
+    text = MINIMAL.replace("R1", "Startville") + """calendar {
+  season yearround months jan feb mar apr may jun jul aug sep oct nov dec
+  days yearround working 250 saturday 50 holiday 65
+}
+profile withering generated pv { latitude 39.2 deg  longitude 9.1 deg }
+price tolls 2 EUR/MWh
+price endesa 0.9 * buy + tolls
+der toaster pv 1 MW at Startville from start to end with profile withering
+der atlas pv 1 MW at Startville middle
+der endpoint pv 500 kW at Startville start
+bids { toaster down -100 % at endesa  atlas, endpoint up 10 % at 2 * sell }
+case fromage "f" { }
+case casebook extends fromage { }
+"""
+    scenario = folder.load(text)
+    assert [f.name for f in scenario.feeders] == ["Startville"]
+    assert list(scenario.calendar.seasons) == ["yearround"]
+    assert [c.name for c in scenario.cases] == ["fromage", "casebook"] and scenario.cases[1].extends == "fromage"
+    case = scenario.cases[0]
+    assert [d.name for d in case.ders] == ["PV1", "toaster", "atlas", "endpoint"]
+    toaster = case.der("toaster")
+    assert (toaster.feeder, toaster.profile, toaster.position.kind) == ("Startville", "withering", "along")
+    assert case.der("atlas").position.start.fraction == 0.5 and case.der("endpoint").position.start.fraction == 0.0
+    assert [r.selector.label() for r in case.bid_rules] == ["toaster", "atlas", "endpoint"]
+    assert ex.render(case.bid_for("toaster", "pv").down.price) == "endesa"
+
+
 @pytest.mark.parametrize("capability, p_mw, expected_q_max", [
     ("semicircle", 0.6, 0.8),
     ("limited pf 0.9", 0.0, 0.43589),
@@ -339,7 +368,7 @@ def test_summary_omits_an_unknown_year_and_unstated_participation(folder):
 }
 bids { pv up 10 % at buy  PV1 participation 50 % }""")
     summary = format_summary(scenario, "test.flex")
-    assert "calendar: 1 seasons x 3 day types x 24 steps = 72 intervals, 365 days\n" in summary
+    assert "calendar: 1 season x 3 day types x 24 steps = 72 intervals, 365 days\n" in summary
     assert "None" not in summary
     table = bid_rules_table(scenario.cases[0])
     assert table["participation"].tolist() == ["-", "50 %"]
