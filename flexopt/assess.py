@@ -33,6 +33,7 @@ NONE, OVER_VOLTAGE, UNDER_VOLTAGE, LINE, TRANSFORMER, NO_SOLUTION, SOLVER_FAILUR
 MAX_LOPF_ITERATIONS = 4
 #: Tolerances of the limit checks (the power flow itself is solved to 1e-9 pu).
 VOLTAGE_TOLERANCE_PU = 1e-6
+LOADING_TOLERANCE_SHARE = 1e-6
 LOADING_TOLERANCE_PERCENT = 1e-4
 
 
@@ -112,13 +113,15 @@ def assess_feeder(feeder_net: FeederNet, case: Case, profiles: CaseProfiles, q_p
     steps = n_t * n_p
     result = flow.solve(load_p.reshape(steps, -1), load_q.reshape(steps, -1), sgen_p.reshape(steps, -1),
                         sgen_q.reshape(steps, -1))
-    limits = case.limits
     vm = np.where(result.converged[:, None], result.vm_pu, 1.0)  # no solution: NaN, set below
     v_min = np.where(result.converged, vm.min(axis=1), np.nan)
     v_max = np.where(result.converged, vm.max(axis=1), np.nan)
     loading = result.loading_percent.max(axis=1) if result.loading_percent.size else np.zeros(steps)
+    limit_percent = flow.loading_limits_percent(case.limits.line_loading_percent,
+                                                case.limits.transformer_loading_percent)
+    overload = _overload(result.loading_percent, limit_percent)
     p_pcc, q_pcc = result.p_pcc_mw.copy(), result.q_pcc_mvar.copy()
-    reason = np.array([_violation(v_min[s], v_max[s], loading[s], result.converged[s], case) for s in range(steps)],
+    reason = np.array([_violation(v_min[s], v_max[s], overload[s], result.converged[s], case) for s in range(steps)],
                       dtype=np.int8)
     status = np.where(reason == NONE, GREEN, RED).astype(np.int8)
     q_support = np.zeros(steps)
@@ -152,7 +155,7 @@ def assess_feeder(feeder_net: FeederNet, case: Case, profiles: CaseProfiles, q_p
     shape = (n_t, n_p)
     der_p, der_q, der_q_min, der_q_max = _der_setpoints(book, bids, sgen_p, sgen_q_final.reshape(n_t, n_p, -1),
                                                         load_q)
-    der_rows = {(r.table, row) for r in book.resources if r.kind != "enduser" for row in r.rows}
+    der_rows = {(r.table, row) for r in book.resources if r.customer_class is None for row in r.rows}
     other = [i for i in range(len(net.load)) if ("load", i) not in der_rows]
     names = tuple(str(net.load.name.iat[i]) for i in other)
     return FeederAssessment(
@@ -173,7 +176,15 @@ def _ratio(q: np.ndarray, p: np.ndarray) -> np.ndarray:
         return np.where(np.abs(p) > 1e-12, q / np.where(np.abs(p) > 1e-12, p, 1.0), 0.0)
 
 
-def _violation(v_min: float, v_max: float, loading: float, converged: bool, case: Case) -> int:
+def _overload(loading_percent: np.ndarray, limit_percent: np.ndarray) -> np.ndarray:
+    """Highest loading of each step relative to its branch's limit (1.0 = at the limit)."""
+    if loading_percent.shape[-1] == 0:
+        return np.zeros(loading_percent.shape[:-1])
+    return (loading_percent / limit_percent).max(axis=-1)
+
+
+def _violation(v_min: float, v_max: float, overload: float, converged: bool, case: Case) -> int:
+    """The first limit a solved point violates (voltage before current), or NONE."""
     limits = case.limits
     if not converged:
         return NO_SOLUTION
@@ -181,7 +192,7 @@ def _violation(v_min: float, v_max: float, loading: float, converged: bool, case
         return OVER_VOLTAGE
     if v_min < limits.v_min_pu - VOLTAGE_TOLERANCE_PU:
         return UNDER_VOLTAGE
-    if loading > limits.line_loading_percent + LOADING_TOLERANCE_PERCENT:
+    if overload > 1.0 + LOADING_TOLERANCE_SHARE:
         return LINE
     return NONE
 
@@ -222,7 +233,7 @@ def _remedy(flow: BatchPowerFlow, lp: ReactiveLp, units: list[Resource], sgen_bu
         q_unit = np.array([q[r].sum() for r in rows])
         q_low, q_high = zip(*(u.capability.q_limits_mvar(p, u.apparent_mva) for u, p in zip(units, p_unit)))
         i_ka = flow.branch_currents_ka(v)
-        i_max = np.concatenate([flow.branch_max_i_ka, flow.branch_max_i_ka]) * limits.line_loading_percent / 100.0
+        i_max = flow.current_limits_ka(limits.line_loading_percent, limits.transformer_loading_percent)
         data = LpData(dvm, di, np.abs(v), limits.v_min_pu, limits.v_max_pu, i_ka, i_max,
                       np.array(q_high, dtype=float) - q_unit, q_unit - np.array(q_low, dtype=float), price_eur_per_mvarh)
         started = time.perf_counter()
@@ -238,7 +249,9 @@ def _remedy(flow: BatchPowerFlow, lp: ReactiveLp, units: list[Resource], sgen_bu
         state = flow.solve(load_p[None], load_q[None], sgen_p[None], q[None])
         vm = state.vm_pu[0]
         loading = float(state.loading_percent[0].max()) if state.loading_percent.size else 0.0
-        if state.converged[0] and _violation(vm.min(), vm.max(), loading, True, case) == NONE:
+        limit_percent = flow.loading_limits_percent(limits.line_loading_percent, limits.transformer_loading_percent)
+        overload = float(_overload(state.loading_percent[0], limit_percent))
+        if state.converged[0] and _violation(vm.min(), vm.max(), overload, True, case) == NONE:
             return _Remedy(True, False, dq_total, q, float(vm.min()), float(vm.max()), loading,
                            float(state.p_pcc_mw[0]), float(state.q_pcc_mvar[0]), solves, seconds)
     return _Remedy(False, False, dq_total, q, np.nan, np.nan, np.nan, np.nan, np.nan, solves, seconds)
@@ -288,6 +301,8 @@ def check_transformer(scenario: Scenario, case: Case, feeders: list[FeederAssess
         if over.any():
             status = np.where(over, RED, f.status).astype(np.int8)
             reason = np.where(over, TRANSFORMER, f.red_reason).astype(np.int8)
-            f = replace(f, status=status, red_reason=reason)
+            # a blocked point buys no reactive support (its AC results stay those last computed)
+            f = replace(f, status=status, red_reason=reason, q_support_mvar=np.where(over, 0.0, f.q_support_mvar),
+                        q_cost_eur_per_h=np.where(over, 0.0, f.q_cost_eur_per_h))
         checked.append(f)
     return checked

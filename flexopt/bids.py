@@ -36,6 +36,7 @@ class Resource:
     capability: Capability | None  # reactive capability (sgen DERs); None: no reactive support
     working_p_mw: np.ndarray  # (interval,) in the table's convention: sgen generation, load consumption
     working_q_mvar: np.ndarray  # (interval,) same convention
+    customer_class: str | None = None  # set for an end-user group (the participating part of a class)
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ def offer_arrays(offer: Offer | None, working_p_mw: np.ndarray, headroom_mw: np.
     """Quantity (MW, >= 0) and price (EUR/MWh) of one direction of one resource over the intervals.
 
     A percentage applies to the participating part of the expected working point; an
-    absolute quantity (MW) is offered whole. Neither can exceed what the resource can
-    physically move in that direction (``headroom_mw``).
+    absolute quantity (MW) is scaled by the participation. Neither can exceed what the
+    resource can physically move in that direction (``headroom_mw``).
     """
     n = len(working_p_mw)
     if offer is None:
@@ -109,7 +110,8 @@ def feeder_resources(feeder_net: FeederNet, case: Case, points: OperatingPoints)
         p = points.load_p_mw[:, rows].sum(axis=1) * bid.participation
         q = points.load_q_mvar[:, rows].sum(axis=1) * bid.participation
         resource = Resource(f"{feeder_net.feeder}:{customer_class}", "enduser", "load", rows, shares,
-                            float(p.max()) if len(p) else 0.0, float(p.max()) if len(p) else 0.0, None, p, q)
+                            float(p.max()) if len(p) else 0.0, float(p.max()) if len(p) else 0.0, None, p, q,
+                            customer_class)
         found.append((resource, None, 1.0))  # participation is already in the working point
     return found
 
@@ -122,7 +124,7 @@ def compile_bids(feeder_net: FeederNet, case: Case, points: OperatingPoints,
         if der is not None:
             bid = case.bid_for(der.name, der.kind, der.customer_class)
         else:
-            bid = case.bid_for("", "enduser", resource.name.split(":", 1)[1])
+            bid = case.bid_for("", "enduser", resource.customer_class)
         p = resource.working_p_mw
         if resource.table == "sgen":
             low = -resource.rated_mw if resource.kind == "storage" else 0.0
@@ -187,8 +189,8 @@ def setpoints(book: BidBook, bids: BidPoints, points: OperatingPoints) -> tuple[
     """Active power of every load and sgen row at every bid point: (interval, bid point, row) each.
 
     A resource's activated MW is split over its rows by their shares. For sgen rows an upward
-    bid adds generation; for load rows it removes consumption. Reactive power keeps each row's
-    working power factor (loads) or working Q (sgens) here; the LOPF changes DG Q afterwards.
+    bid adds generation; for load rows it removes consumption. The caller keeps every row's
+    working power factor for its reactive power; the LOPF changes DG Q afterwards.
     """
     load_p = np.repeat(points.load_p_mw[:, None, :], len(bids.bid_point), axis=1)
     sgen_p = np.repeat(points.sgen_p_mw[:, None, :], len(bids.bid_point), axis=1)

@@ -17,8 +17,6 @@ substation level from the sum of the feeders' exchanges
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import pandapower as pp
 import pandapower.networks as pn
 
 from flexopt.errors import FlexoptError, Problem
+from flexopt.files import atomic_path
 from flexopt.model import Case, Der, Feeder, PointOnFeeder, Scenario, Substation
 
 #: Length of each lateral as a share of the main line, by ambit.
@@ -147,6 +146,14 @@ def _imported_topology(scenario: Scenario, feeder: Feeder):
     if len(net.ext_grid) == 0:
         raise FlexoptError([Problem(f"the imported network of feeder '{feeder.name}' has no slack (ext_grid)",
                                     feeder.span, "add an external grid at its busbar")])
+    if len(net.ext_grid) > 1 or (len(net.gen) and net.gen.in_service.any()):
+        raise FlexoptError([Problem(f"the imported network of feeder '{feeder.name}' has more than one slack or "
+                                    "voltage-controlled generators (gen)", feeder.span,
+                                    "a feeder has one supply point, its MV busbar; model generators as static "
+                                    "generators (sgen) or declare them as DERs")])
+    if len(net.switch) and ((net.switch.et == "b") & net.switch.closed).any():
+        raise FlexoptError([Problem(f"the imported network of feeder '{feeder.name}' has closed bus-bus switches",
+                                    feeder.span, "fuse those buses first: pandapower.toolbox.fuse_buses(net, b1, b2)")])
     slack = int(net.ext_grid.bus.iloc[0])
     net.ext_grid["vm_pu"] = scenario.substation.busbar_pu
     main_path, distance = _longest_path(net, slack)
@@ -341,14 +348,8 @@ def export_nets(scenario: Scenario, case: Case, out: Path) -> list[Path]:
         peak = int(np.argmax(points.load_p_mw.sum(axis=1))) if points.load_p_mw.size else 0
         set_interval(feeder_net.net, points, peak)
         path = out / f"{feeder_net.feeder}.json"
-        fd, tmp = tempfile.mkstemp(prefix=f".{feeder_net.feeder}.", suffix=".json", dir=out)
-        os.close(fd)
-        try:
-            pp.to_json(feeder_net.net, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with atomic_path(path) as tmp:
+            pp.to_json(feeder_net.net, str(tmp))
         written.append(path)
     return written
 

@@ -41,6 +41,21 @@ class FlowResult:
         return np.abs(self.v)
 
 
+def open_branch_switches(net: pp.pandapowerNet) -> None:
+    """Take every line or transformer behind an open switch out of service, then drop the switches.
+
+    pandapower keeps such a line energised from its closed end (its charging current flows);
+    here it is disconnected, which the batch solver needs and which changes results by far
+    less than the limits' tolerances on MV feeders.
+    """
+    if not len(net.switch):
+        return
+    opened = net.switch[~net.switch.closed]
+    net.line.loc[opened.element[opened.et == "l"].unique(), "in_service"] = False
+    net.trafo.loc[opened.element[opened.et == "t"].unique(), "in_service"] = False
+    net.switch.drop(net.switch.index[net.switch.et != "b"], inplace=True)
+
+
 class BatchPowerFlow:
     """A feeder net ready for batch AC power flows and for sensitivity coefficients."""
 
@@ -48,15 +63,19 @@ class BatchPowerFlow:
         from lightsim2grid.network import init_from_pandapower
         from lightsim2grid.injectionSweep import InjectionSweepCPP
 
-        if list(net.bus.index) != list(range(len(net.bus))):
-            raise ValueError("the batch power flow needs a net with bus indices 0..n-1")
         self.n_load = len(net.load)
         self.n_sgen = len(net.sgen)
+        self.position_of_bus = {int(label): i for i, label in enumerate(net.bus.index)}
         model = copy.deepcopy(net)
+        pp.toolbox.create_continuous_bus_index(model, start=0)  # same order, labels 0..n-1
+        open_branch_switches(model)
+        # Out-of-service loads and sgens stay columns of the batch, with their injections zeroed.
+        self.active = np.concatenate([net.load.in_service.to_numpy(bool), net.sgen.in_service.to_numpy(bool)])
         model.load["in_service"] = True
-        for row in net.sgen.itertuples():
+        for row in model.sgen.itertuples():
             pp.create_load(model, row.bus, p_mw=0.0, q_mvar=0.0, name=f"sgen {row.Index}")
         model.sgen.drop(model.sgen.index, inplace=True)
+        element_bus = model.load.bus.to_numpy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             pp.runpp(model, numba=False, init="flat", calculate_voltage_angles=True)
@@ -65,9 +84,9 @@ class BatchPowerFlow:
         self._n_gen = len(self._grid.get_generators())
         ppc = model._ppc
         lookup = model._pd2ppc_lookups["bus"]
-        self.ppc_of_bus = np.asarray(lookup[np.asarray(net.bus.index)], dtype=int)
+        self.ppc_of_bus = np.asarray(lookup[np.asarray(model.bus.index)], dtype=int)
         if len(set(self.ppc_of_bus)) != len(net.bus):
-            raise ValueError("the batch power flow needs a net without fused buses (bus-bus switches)")
+            raise ValueError("the batch power flow needs a net without fused buses (closed bus-bus switches)")
         internal = ppc["internal"]
         self.base_mva = float(ppc["baseMVA"])
         self.ybus = internal["Ybus"].toarray()  # in ppc bus order
@@ -76,7 +95,7 @@ class BatchPowerFlow:
         base_kv = internal["bus"][:, 9].real
         f_bus = branch[:, 0].real.astype(int)
         t_bus = branch[:, 1].real.astype(int)
-        names, max_i_ka, rows = [], [], []
+        names, max_f_ka, max_t_ka, rows = [], [], [], []
         branch_lookup = model._pd2ppc_lookups.get("branch", {})
         if "line" in branch_lookup:
             start, end = branch_lookup["line"]
@@ -84,17 +103,29 @@ class BatchPowerFlow:
                 if line.in_service:
                     rows.append(start + k)
                     names.append(str(line["name"]) if line["name"] is not None else f"line {idx}")
-                    max_i_ka.append(line.max_i_ka * line.df * line.parallel)
+                    rated = line.max_i_ka * line.df * line.parallel
+                    max_f_ka.append(rated)
+                    max_t_ka.append(rated)
+        n_lines = len(rows)
         if "trafo" in branch_lookup:
             start, end = branch_lookup["trafo"]
             for k, (idx, trafo) in enumerate(model.trafo.iterrows()):
                 if trafo.in_service:
                     rows.append(start + k)
                     names.append(str(trafo["name"]) if trafo["name"] is not None else f"trafo {idx}")
-                    max_i_ka.append(trafo.sn_mva * trafo.parallel / (math.sqrt(3) * trafo.vn_hv_kv))
-        rows = np.asarray(rows, dtype=int)
+                    # rated current on each side (pandapower: hv is the from end, lv the to end)
+                    max_f_ka.append(trafo.sn_mva * trafo.parallel / (math.sqrt(3) * trafo.vn_hv_kv))
+                    max_t_ka.append(trafo.sn_mva * trafo.parallel / (math.sqrt(3) * trafo.vn_lv_kv))
+        # lookups index ppc["branch"]; the internal matrices keep only its in-service rows
+        in_service = ppc["branch"][:, 10].real > 0
+        internal_row = np.cumsum(in_service) - 1
+        rows = internal_row[np.asarray(rows, dtype=int)]
         self.branch_names = tuple(names)
-        self.branch_max_i_ka = np.asarray(max_i_ka, dtype=float)
+        self.branch_max_f_ka = np.asarray(max_f_ka, dtype=float)
+        self.branch_max_t_ka = np.asarray(max_t_ka, dtype=float)
+        self.is_trafo = np.arange(len(rows)) >= n_lines
+        #: rated current of both ends of every branch, from ends then to ends (kA)
+        self.rated_current_ka = np.concatenate([self.branch_max_f_ka, self.branch_max_t_ka])
         self.yf = yf[rows]
         self.yt = yt[rows]
         # kA per pu of current at each end: baseMVA / (sqrt(3) * base kV of the end's bus)
@@ -104,14 +135,16 @@ class BatchPowerFlow:
         self.slack_ppc = int(slack_buses[0])
         self.slack_v = complex(internal["V"][self.slack_ppc])
         self.v_init = np.ones((len(net.bus), 1), dtype=complex) * self.slack_v
+        # Elements on the busbar itself draw from the transmission grid without crossing a branch.
+        self.at_slack = self.ppc_of_bus[element_bus] == self.slack_ppc
 
     # -- batch ------------------------------------------------------------------------
     def solve(self, load_p_mw: np.ndarray, load_q_mvar: np.ndarray, sgen_p_mw: np.ndarray,
               sgen_q_mvar: np.ndarray) -> FlowResult:
         """AC power flow of every row (step) of the injection arrays; sgen in generator convention."""
         steps = load_p_mw.shape[0]
-        p = np.ascontiguousarray(np.hstack([load_p_mw, -sgen_p_mw]), dtype=float)
-        q = np.ascontiguousarray(np.hstack([load_q_mvar, -sgen_q_mvar]), dtype=float)
+        p = np.ascontiguousarray(np.hstack([load_p_mw, -sgen_p_mw]) * self.active, dtype=float)
+        q = np.ascontiguousarray(np.hstack([load_q_mvar, -sgen_q_mvar]) * self.active, dtype=float)
         gen_p = np.zeros((steps, self._n_gen))
         no_sgen = np.zeros((steps, 0))
         self._sweep.clear()  # a batch fixes its number of rows until cleared
@@ -119,22 +152,32 @@ class BatchPowerFlow:
         v = np.asarray(self._sweep.get_voltages())
         converged = np.isfinite(v).all(axis=1) & (np.abs(v).min(axis=1) > 0)
         v = np.where(converged[:, None], v, np.nan)
-        return self.results(v, converged)
+        return self.results(v, converged, p[:, self.at_slack].sum(axis=1), q[:, self.at_slack].sum(axis=1))
 
-    def results(self, v: np.ndarray, converged: np.ndarray) -> FlowResult:
+    def results(self, v: np.ndarray, converged: np.ndarray, p_at_busbar_mw: np.ndarray | float = 0.0,
+                q_at_busbar_mvar: np.ndarray | float = 0.0) -> FlowResult:
         """Branch loading and busbar exchange from bus voltages (rows: steps; columns: the net's buses)."""
         v_ppc = np.empty_like(v)
         v_ppc[:, self.ppc_of_bus] = v
         i_f = np.abs(v_ppc @ self.yf.T) * self.i_base_f_ka
         i_t = np.abs(v_ppc @ self.yt.T) * self.i_base_t_ka
-        loading = 100.0 * np.maximum(i_f, i_t) / self.branch_max_i_ka
+        loading = 100.0 * np.maximum(i_f / self.branch_max_f_ka, i_t / self.branch_max_t_ka)
         s_slack = v_ppc[:, self.slack_ppc] * np.conj(v_ppc @ self.ybus[self.slack_ppc]) * self.base_mva
-        return FlowResult(v, converged, loading, s_slack.real, s_slack.imag)
+        return FlowResult(v, converged, loading, s_slack.real + p_at_busbar_mw, s_slack.imag + q_at_busbar_mvar)
+
+    def current_limits_ka(self, line_loading_percent: float, transformer_loading_percent: float) -> np.ndarray:
+        """Highest current allowed at both ends of every branch (from ends, then to ends), kA."""
+        share = np.where(self.is_trafo, transformer_loading_percent, line_loading_percent) / 100.0
+        return self.rated_current_ka * np.concatenate([share, share])
+
+    def loading_limits_percent(self, line_loading_percent: float, transformer_loading_percent: float) -> np.ndarray:
+        """The loading limit of every branch: lines and in-feeder transformers have their own."""
+        return np.where(self.is_trafo, transformer_loading_percent, line_loading_percent)
 
     # -- sensitivities ------------------------------------------------------------------
     def sensitivities(self, v: np.ndarray, buses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """First-order change of every bus voltage magnitude (pu) and branch current (kA, both ends)
-        per Mvar injected at each of ``buses``, from the AC Jacobian at the voltages ``v`` of one step.
+        per Mvar injected at each of ``buses`` (the net's bus labels), from the AC Jacobian at the voltages ``v`` of one step.
 
         Returns (dvm (bus, injection), di (2 * branch, injection)); rows of di: from ends then to ends.
         """
@@ -152,7 +195,8 @@ class BatchPowerFlow:
         position = {b: i for i, b in enumerate(pq)}
         rhs = np.zeros((2 * len(pq), len(buses)))
         for j, bus in enumerate(buses):
-            rhs[len(pq) + position[self.ppc_of_bus[bus]], j] = 1.0 / self.base_mva  # 1 Mvar in pu
+            ppc_bus = self.ppc_of_bus[self.position_of_bus[int(bus)]]
+            rhs[len(pq) + position[ppc_bus], j] = 1.0 / self.base_mva  # 1 Mvar in pu
         dx = np.linalg.solve(jac, rhs)
         dva = np.zeros((n, len(buses)))
         dvm = np.zeros((n, len(buses)))

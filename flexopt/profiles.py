@@ -17,8 +17,6 @@ import csv
 import datetime as dt
 import functools
 import math
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +28,7 @@ import pandas as pd
 
 from flexopt.errors import FlexoptError, Problem, Span, did_you_mean, known_list
 from flexopt.expressions import evaluate
+from flexopt.files import atomic_path
 from flexopt.model import Calendar, Case, Der, Price, ProfileSource, Scenario
 
 # ---------------------------------------------------------------------------
@@ -533,15 +532,8 @@ def profiles_command(file: str, case_name: str | None, out: str | None) -> int:
     profiles = compile_profiles(scenario, case)
     frame = profiles_frame(scenario, case, profiles)
     path = Path(out) if out else Path("outputs") / scenario.name / "profiles.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     print(f"{path}: {len(frame)} intervals, {days_hours(profiles):g} h/y, case {case.name}")
     by_kind: dict[str, float] = {}
     for der in case.ders:

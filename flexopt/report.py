@@ -12,8 +12,6 @@ Every formula is written out in docs/method.md.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -21,6 +19,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from flexopt.files import write_text_atomic
 
 GREEN, ORANGE, RED = 0, 1, 2
 DIRECTIONS = ("up", "down")
@@ -144,25 +144,12 @@ def _cell(value, digits: int) -> str:
     return str(value)
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write a small text file atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def write_tables(datasets: Mapping[str, xr.Dataset], folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """table3.csv/.md and table4.csv/.md in ``folder``; returns both tables."""
     t3, t4 = table3(datasets), table4(datasets)
-    write_text(folder / "table3.csv", t3.to_csv(float_format="%.4f"))
-    write_text(folder / "table4.csv", t4.to_csv(float_format="%.6g"))
-    write_text(folder / "table3.md", "# Table 3: operating points per feeder (%)\n\n" + to_markdown(t3, digits=1))
-    write_text(folder / "table4.md", "# Table 4: flexibility of the whole substation\n\n"
+    write_text_atomic(folder / "table3.csv", t3.to_csv(float_format="%.4f"))
+    write_text_atomic(folder / "table4.csv", t4.to_csv(float_format="%.6g"))
+    write_text_atomic(folder / "table3.md", "# Table 3: operating points per feeder (%)\n\n" + to_markdown(t3, digits=1))
+    write_text_atomic(folder / "table4.md", "# Table 4: flexibility of the whole substation\n\n"
                + to_markdown(t4, dict(TABLE4_ROWS), digits=3))
     return t3, t4

@@ -3,15 +3,13 @@
 The schema is the output contract of DESIGN.md (dimensions feeder, interval,
 bid_point, der, load; sign conventions; CF flag attributes for the traffic
 lights). Additions beyond the contract are documented in docs/method.md:
-``red_reason`` (why a point is red) and the coordinates that map end-user groups
-onto their loads.
+``red_reason`` (why a point is red) and ``price_q_eur_per_mvarh``. End-user groups
+are DERs named ``FEEDER:CLASS`` whose loads are that feeder's loads of the class.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ import xarray as xr
 
 from flexopt import __version__
 from flexopt.assess import REASONS, STATUS_MEANINGS, CaseAssessment
+from flexopt.files import atomic_path
 
 ENCODING_LEVEL = 4
 
@@ -129,16 +128,9 @@ def _price(profiles, name: str, n: int) -> np.ndarray:
 
 def write_dataset(ds: xr.Dataset, path: Path) -> Path:
     """Write with zlib compression to a temporary file beside ``path``, then rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     encoding = {name: {"zlib": True, "complevel": ENCODING_LEVEL} for name in ds.data_vars}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -278,7 +278,7 @@ def test_the_persistent_lopf_gives_the_fresh_pyomo_solution(r1):
         dvm, di = flow.sensitivities(v, net.sgen.bus.to_numpy())
         i_ka = flow.branch_currents_ka(v)
         v_max = float(np.abs(v).max()) - 0.01  # ask for 1 % less than today: the LP must act
-        data = LpData(dvm, di, np.abs(v), 0.9, v_max, i_ka, np.concatenate([flow.branch_max_i_ka] * 2),
+        data = LpData(dvm, di, np.abs(v), 0.9, v_max, i_ka, flow.rated_current_ka,
                       np.full(len(net.sgen), 5.0), np.full(len(net.sgen), 5.0), 2.5)
         persistent, fresh = lp.solve(data), solve_fresh(data)
         assert persistent.status == fresh.status == "optimal"
@@ -372,3 +372,26 @@ def test_a_point_without_power_flow_solution_is_red_and_the_run_goes_on(folder):
     reasons = ds.red_reason.attrs["flag_meanings"].split()
     assert (ds.red_reason == reasons.index("no_power_flow_solution")).any()
     assert (ds.status == RED).any()
+
+
+def test_the_batch_power_flow_matches_runpp_on_an_imported_net_with_transformers_and_busbar_loads():
+    import pandapower.networks as pn
+
+    net = pn.create_cigre_network_mv(with_der="pv_wind")
+    slack_bus = int(net.ext_grid.bus.iat[0])
+    pp.create_load(net, slack_bus, p_mw=1.0, q_mvar=0.3, name="on the busbar")
+    net.load.loc[net.load.index[3], "in_service"] = False  # an out-of-service load stays out
+    flow = BatchPowerFlow(net)
+    load_p, load_q = net.load.p_mw.to_numpy()[None], net.load.q_mvar.to_numpy()[None]
+    sgen_p, sgen_q = net.sgen.p_mw.to_numpy()[None], net.sgen.q_mvar.to_numpy()[None]
+    result = flow.solve(load_p, load_q, sgen_p, sgen_q)
+    from flexopt.powerflow import open_branch_switches
+
+    open_branch_switches(net)  # the batch disconnects lines behind open switches; so does the reference
+    quiet_runpp(net)
+    assert np.abs(result.vm_pu[0] - net.res_bus.vm_pu.values).max() < 1e-6
+    in_service_lines = net.line.in_service.to_numpy()
+    expected = np.concatenate([net.res_line.loading_percent.values[in_service_lines], net.res_trafo.loading_percent.values])
+    assert np.abs(result.loading_percent[0] - expected).max() < 1e-3
+    assert result.p_pcc_mw[0] == pytest.approx(net.res_ext_grid.p_mw.iat[0], abs=1e-6)
+    assert result.q_pcc_mvar[0] == pytest.approx(net.res_ext_grid.q_mvar.iat[0], abs=1e-6)

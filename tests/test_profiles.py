@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from flexopt.errors import FlexoptError
-from flexopt.profiles import compile_profiles, read_csv_series, to_typical_days, typical_days, year_index
+from flexopt.profiles import compile_profiles, read_csv_series, to_typical_days, year_index
 from tests.conftest import CASE_STUDY, MINIMAL
 
 GENERATORS = MINIMAL.replace(
@@ -93,6 +93,7 @@ def test_chp_is_heat_led_by_climatic_zone(generated):
     _, profiles = generated
     chp_c, chp_e = by_key(profiles, "heat_c"), by_key(profiles, "heat_e")
     assert hours(profiles, "heat_e") > hours(profiles, "heat_c")
+    assert chp_e.loc[("autumn", "working")].mean() > chp_c.loc[("autumn", "working")].mean()  # longer season
     assert chp_c.loc[("winter", "working")].mean() > chp_c.loc[("summer", "working")].mean()
     assert chp_c.loc[("summer", "working", 10)] > chp_c.loc[("summer", "holiday", 10)]
 
@@ -186,3 +187,16 @@ def test_flexopt_profiles_writes_the_case_series_to_csv(tmp_path):
     assert (frame.der_PV_R1_p_mw * frame.weight_h).sum() / 1000 == pytest.approx(22.096, rel=1e-6)
     assert "demand      81.40 GWh/y" in result.stdout
     assert not list(tmp_path.glob(".*"))
+
+
+def test_generating_profiles_leaves_the_warning_filters_alone(folder):
+    """demandlib 0.2 turns every warning into an error process-wide; flexopt contains it."""
+    import warnings
+
+    before = list(warnings.filters)
+    from flexopt.profiles import _bdew_year
+
+    _bdew_year.cache_clear()
+    scenario = folder.load(MINIMAL)
+    compile_profiles(scenario, scenario.cases[0])
+    assert warnings.filters == before
