@@ -50,6 +50,8 @@ class FeederAssessment:
     red_reason: np.ndarray  # int8, index into REASONS
     q_support_mvar: np.ndarray
     q_cost_eur_per_h: np.ndarray
+    redispatch_mw: np.ndarray  # active power the DSO moved between resources (local market), MW up = MW down
+    redispatch_cost_eur_per_h: np.ndarray
     p_pcc_mw: np.ndarray
     q_pcc_mvar: np.ndarray
     v_min_pu: np.ndarray
@@ -126,18 +128,27 @@ def assess_feeder(feeder_net: FeederNet, case: Case, profiles: CaseProfiles, q_p
     status = np.where(reason == NONE, GREEN, RED).astype(np.int8)
     q_support = np.zeros(steps)
     q_cost = np.zeros(steps)
-    sgen_q_final = sgen_q.reshape(steps, -1).copy()
+    redispatch = np.zeros(steps)
+    redispatch_cost = np.zeros(steps)
+    final = _Setpoints(load_p.reshape(steps, -1).copy(), load_q.reshape(steps, -1).copy(),
+                       sgen_p.reshape(steps, -1).copy(), sgen_q.reshape(steps, -1).copy())
+    redispatch_by_resource = np.zeros((steps, len(book.resources)))
 
-    units = [r for r in book.resources if r.capability is not None]
+    unit_index = [i for i, r in enumerate(book.resources) if r.capability is not None] if reactive_allowed(case) else []
+    units = [book.resources[i] for i in unit_index]
+    market = list(range(len(book.resources))) if "redispatch" in case.study.remedies else []
     lopf_solves, lopf_seconds = 0, 0.0
     candidates = np.flatnonzero((reason != NONE) & (reason != NO_SOLUTION))
-    if units and len(candidates) and reactive_allowed(case):
-        lp = ReactiveLp(len(units), len(net.bus), 2 * len(flow.branch_names))
-        sgen_bus = net.sgen.bus.to_numpy()
+    if (units or market) and len(candidates):
+        lp = ReactiveLp(len(units), len(net.bus), 2 * len(flow.branch_names), len(market))
+        buses = _resource_buses(net, book.resources)
+        load_ratio = _ratio(points.load_q_mvar, points.load_p_mw)
         for s in candidates:
-            t = s // n_p
-            outcome = _remedy(flow, lp, units, sgen_bus, load_p.reshape(steps, -1)[s], load_q.reshape(steps, -1)[s],
-                              sgen_p.reshape(steps, -1)[s], sgen_q.reshape(steps, -1)[s], case, float(q_price[t]))
+            t, k = divmod(s, n_p)
+            offers = _offers_left(book, bids, t, k, market)
+            outcome = _remedy(flow, lp, units, [buses[i] for i in unit_index], [book.resources[g] for g in market],
+                              [buses[g] for g in market], final.step(s), load_ratio[t], offers, case,
+                              float(q_price[t]))
             lopf_solves += outcome.solves
             lopf_seconds += outcome.seconds
             if outcome.fixed:
@@ -146,15 +157,21 @@ def assess_feeder(feeder_net: FeederNet, case: Case, profiles: CaseProfiles, q_p
                 support = float(np.abs(outcome.dq_by_unit).sum())
                 q_support[s] = support
                 q_cost[s] = support * q_price[t]
-                sgen_q_final[s] = outcome.sgen_q
+                moved_up = np.clip(outcome.dp_by_resource, 0, None)
+                moved_down = np.clip(-outcome.dp_by_resource, 0, None)
+                redispatch[s] = float(moved_up.sum())
+                redispatch_cost[s] = float(moved_up @ offers.up_price + moved_down @ offers.down_price)
+                redispatch_by_resource[s, market] = outcome.dp_by_resource
+                final.store(s, outcome.setpoints)
                 v_min[s], v_max[s], loading[s] = outcome.v_min, outcome.v_max, outcome.loading
                 p_pcc[s], q_pcc[s] = outcome.p_pcc, outcome.q_pcc
             elif outcome.solver_failed:
                 reason[s] = SOLVER_FAILURE
 
     shape = (n_t, n_p)
-    der_p, der_q, der_q_min, der_q_max = _der_setpoints(book, bids, sgen_p, sgen_q_final.reshape(n_t, n_p, -1),
-                                                        load_q)
+    der_p, der_q, der_q_min, der_q_max = _der_setpoints(book, bids, final.sgen_p.reshape(n_t, n_p, -1),
+                                                        final.sgen_q.reshape(n_t, n_p, -1),
+                                                        redispatch_by_resource.reshape(n_t, n_p, -1))
     der_rows = {(r.table, row) for r in book.resources if r.customer_class is None for row in r.rows}
     other = [i for i in range(len(net.load)) if ("load", i) not in der_rows]
     names = tuple(str(net.load.name.iat[i]) for i in other)
@@ -163,6 +180,7 @@ def assess_feeder(feeder_net: FeederNet, case: Case, profiles: CaseProfiles, q_p
         quantity_mw=bids.quantity_mw, bid_cost_eur_per_h=bids.bid_cost_eur_per_h,
         status=status.reshape(shape), red_reason=reason.reshape(shape),
         q_support_mvar=q_support.reshape(shape), q_cost_eur_per_h=q_cost.reshape(shape),
+        redispatch_mw=redispatch.reshape(shape), redispatch_cost_eur_per_h=redispatch_cost.reshape(shape),
         p_pcc_mw=p_pcc.reshape(shape), q_pcc_mvar=q_pcc.reshape(shape), v_min_pu=v_min.reshape(shape),
         v_max_pu=v_max.reshape(shape), loading_max_percent=loading.reshape(shape),
         der_p_mw=der_p, der_q_mvar=der_q, der_q_min_mvar=der_q_min, der_q_max_mvar=der_q_max,
@@ -197,12 +215,55 @@ def _violation(v_min: float, v_max: float, overload: float, converged: bool, cas
     return NONE
 
 
+@dataclass
+class _Setpoints:
+    """Injections of every load and sgen row; one step (1-D rows) or many (2-D)."""
+
+    load_p: np.ndarray
+    load_q: np.ndarray
+    sgen_p: np.ndarray
+    sgen_q: np.ndarray
+
+    def step(self, s: int) -> "_Setpoints":
+        return _Setpoints(self.load_p[s].copy(), self.load_q[s].copy(), self.sgen_p[s].copy(), self.sgen_q[s].copy())
+
+    def store(self, s: int, one: "_Setpoints") -> None:
+        self.load_p[s], self.load_q[s], self.sgen_p[s], self.sgen_q[s] = one.load_p, one.load_q, one.sgen_p, one.sgen_q
+
+    def solve(self, flow: BatchPowerFlow):
+        return flow.solve(self.load_p[None], self.load_q[None], self.sgen_p[None], self.sgen_q[None])
+
+
+@dataclass(frozen=True)
+class _Offers:
+    """What the local-market resources still offer at one point: rooms (MW, injection) and prices."""
+
+    up_room: np.ndarray
+    down_room: np.ndarray
+    up_price: np.ndarray
+    down_price: np.ndarray
+
+
+def _offers_left(book: BidBook, bids: BidPoints, t: int, k: int, market: list[int]) -> _Offers:
+    """The part of each resource's offers the bid point has not activated: the DSO may buy it."""
+    activated = bids.activated_mw[t, k, market]
+    return _Offers(book.up_mw[t, market] - np.clip(activated, 0, None),
+                   book.down_mw[t, market] - np.clip(-activated, 0, None),
+                   book.up_price_eur_per_mwh[t, market], book.down_price_eur_per_mwh[t, market])
+
+
+def _resource_buses(net, resources) -> list[np.ndarray]:
+    """The bus label of every row of every resource."""
+    return [(net.sgen if r.table == "sgen" else net.load).bus.to_numpy()[list(r.rows)] for r in resources]
+
+
 @dataclass(frozen=True)
 class _Remedy:
     fixed: bool
     solver_failed: bool
     dq_by_unit: np.ndarray
-    sgen_q: np.ndarray
+    dp_by_resource: np.ndarray
+    setpoints: _Setpoints
     v_min: float
     v_max: float
     loading: float
@@ -212,52 +273,79 @@ class _Remedy:
     seconds: float
 
 
-def _remedy(flow: BatchPowerFlow, lp: ReactiveLp, units: list[Resource], sgen_bus: np.ndarray, load_p: np.ndarray,
-            load_q: np.ndarray, sgen_p: np.ndarray, sgen_q: np.ndarray, case: Case,
-            price_eur_per_mvarh: float) -> _Remedy:
-    """LOPF, AC re-check, re-linearise: the reactive support that makes one point feasible, if any."""
+def _sensitivity_by_resource(flow: BatchPowerFlow, v: np.ndarray, resources: list[Resource], buses: list[np.ndarray],
+                             power: str) -> tuple[np.ndarray, np.ndarray]:
+    """Voltage and current sensitivities per resource: its rows' coefficients weighted by their shares."""
+    n_bus, n_rows = len(v), 2 * len(flow.branch_names)
+    if not resources:
+        return np.zeros((n_bus, 0)), np.zeros((n_rows, 0))
+    all_buses = np.concatenate([buses[i] for i in range(len(resources))])
+    dvm_rows, di_rows = flow.sensitivities(v, all_buses, power)
+    dvm, di, start = [], [], 0
+    for r, row_buses in zip(resources, buses):
+        shares = np.array(r.shares)
+        dvm.append(dvm_rows[:, start:start + len(row_buses)] @ shares)
+        di.append(di_rows[:, start:start + len(row_buses)] @ shares)
+        start += len(row_buses)
+    return np.stack(dvm, axis=1), np.stack(di, axis=1)
+
+
+def _remedy(flow: BatchPowerFlow, lp: ReactiveLp, units: list[Resource], unit_buses: list[np.ndarray],
+            market: list[Resource], market_buses: list[np.ndarray], point: _Setpoints, load_ratio: np.ndarray,
+            offers: _Offers, case: Case, price_eur_per_mvarh: float) -> _Remedy:
+    """LOPF, AC re-check, re-linearise: the reactive support (and, in a local market, the active-power
+    redispatch) that makes one point feasible, if any."""
     limits = case.limits
-    q = sgen_q.copy()
     dq_total = np.zeros(len(units))
+    dp_total = np.zeros(len(market))
     solves, seconds = 0, 0.0
-    state = flow.solve(load_p[None], load_q[None], sgen_p[None], q[None])
+    state = point.solve(flow)
+    limit_percent = flow.loading_limits_percent(limits.line_loading_percent, limits.transformer_loading_percent)
+    i_max = flow.current_limits_ka(limits.line_loading_percent, limits.transformer_loading_percent)
     for _ in range(MAX_LOPF_ITERATIONS):
         if not state.converged[0]:
             break
         v = state.v[0]
-        rows = [np.array(u.rows) for u in units]
-        dvm_rows, di_rows = flow.sensitivities(v, sgen_bus)
-        dvm = np.stack([dvm_rows[:, r] @ np.array(u.shares) for r, u in zip(rows, units)], axis=1)
-        di = np.stack([di_rows[:, r] @ np.array(u.shares) for r, u in zip(rows, units)], axis=1)
-        p_unit = np.array([sgen_p[r].sum() for r in rows])
-        q_unit = np.array([q[r].sum() for r in rows])
-        q_low, q_high = zip(*(u.capability.q_limits_mvar(p, u.apparent_mva) for u, p in zip(units, p_unit)))
-        i_ka = flow.branch_currents_ka(v)
-        i_max = flow.current_limits_ka(limits.line_loading_percent, limits.transformer_loading_percent)
-        data = LpData(dvm, di, np.abs(v), limits.v_min_pu, limits.v_max_pu, i_ka, i_max,
-                      np.array(q_high, dtype=float) - q_unit, q_unit - np.array(q_low, dtype=float), price_eur_per_mvarh)
+        dvm_q, di_q = _sensitivity_by_resource(flow, v, units, unit_buses, "reactive")
+        dvm_p, di_p = _sensitivity_by_resource(flow, v, market, market_buses, "active")
+        p_unit = np.array([point.sgen_p[list(u.rows)].sum() for u in units])
+        q_unit = np.array([point.sgen_q[list(u.rows)].sum() for u in units])
+        limits_q = [u.capability.q_limits_mvar(p, u.apparent_mva) for u, p in zip(units, p_unit)]
+        q_low = np.array([float(low) for low, _ in limits_q])
+        q_high = np.array([float(high) for _, high in limits_q])
+        data = LpData(dvm_q, di_q, np.abs(v), limits.v_min_pu, limits.v_max_pu, flow.branch_currents_ka(v), i_max,
+                      q_high - q_unit, q_unit - q_low, price_eur_per_mvarh, dvm_p, di_p,
+                      offers.up_room - np.clip(dp_total, 0, None), offers.down_room - np.clip(-dp_total, 0, None),
+                      offers.up_price, offers.down_price)
         started = time.perf_counter()
         solution = lp.solve(data)
         seconds += time.perf_counter() - started
         solves += 1
         if solution.status != "optimal":
-            return _Remedy(False, solution.status.startswith("failed"), dq_total, q, np.nan, np.nan, np.nan, np.nan,
-                           np.nan, solves, seconds)
-        for dq, r, u in zip(solution.dq_mvar, rows, units):
-            q[r] += dq * np.array(u.shares)
+            return _Remedy(False, solution.status.startswith("failed"), dq_total, dp_total, point, np.nan, np.nan,
+                           np.nan, np.nan, np.nan, solves, seconds)
+        for dq, u in zip(solution.dq_mvar, units):
+            point.sgen_q[list(u.rows)] += dq * np.array(u.shares)
+        for dp, r in zip(solution.dp_mw, market):
+            rows, shares = list(r.rows), np.array(r.shares)
+            if r.table == "sgen":
+                point.sgen_p[rows] += dp * shares
+            else:  # more injection = less consumption, at the load's power factor
+                point.load_p[rows] -= dp * shares
+                point.load_q[rows] = point.load_p[rows] * load_ratio[rows]
         dq_total += solution.dq_mvar
-        state = flow.solve(load_p[None], load_q[None], sgen_p[None], q[None])
+        dp_total += solution.dp_mw
+        state = point.solve(flow)
         vm = state.vm_pu[0]
         loading = float(state.loading_percent[0].max()) if state.loading_percent.size else 0.0
-        limit_percent = flow.loading_limits_percent(limits.line_loading_percent, limits.transformer_loading_percent)
         overload = float(_overload(state.loading_percent[0], limit_percent))
         if state.converged[0] and _violation(vm.min(), vm.max(), overload, True, case) == NONE:
-            return _Remedy(True, False, dq_total, q, float(vm.min()), float(vm.max()), loading,
+            return _Remedy(True, False, dq_total, dp_total, point, float(vm.min()), float(vm.max()), loading,
                            float(state.p_pcc_mw[0]), float(state.q_pcc_mvar[0]), solves, seconds)
-    return _Remedy(False, False, dq_total, q, np.nan, np.nan, np.nan, np.nan, np.nan, solves, seconds)
+    return _Remedy(False, False, dq_total, dp_total, point, np.nan, np.nan, np.nan, np.nan, np.nan, solves, seconds)
 
 
-def _der_setpoints(book: BidBook, bids: BidPoints, sgen_p: np.ndarray, sgen_q: np.ndarray, load_q: np.ndarray):
+def _der_setpoints(book: BidBook, bids: BidPoints, sgen_p: np.ndarray, sgen_q: np.ndarray, redispatch: np.ndarray):
     """P, Q and the reactive range of every resource at every point, in its table's convention."""
     n_t, n_p = bids.quantity_mw.shape
     n_r = len(book.resources)
@@ -275,8 +363,8 @@ def _der_setpoints(book: BidBook, bids: BidPoints, sgen_p: np.ndarray, sgen_q: n
                 q_min[:, :, i], q_max[:, :, i] = low, high
             else:
                 q_min[:, :, i] = q_max[:, :, i] = der_q[:, :, i]
-        else:
-            der_p[:, :, i] = resource.working_p_mw[:, None] - bids.activated_mw[:, :, i]
+        else:  # consumption: upward bids and upward redispatch lower it
+            der_p[:, :, i] = resource.working_p_mw[:, None] - bids.activated_mw[:, :, i] - redispatch[:, :, i]
             ratio = _ratio(resource.working_q_mvar, resource.working_p_mw)
             der_q[:, :, i] = der_p[:, :, i] * ratio[:, None]
             q_min[:, :, i] = q_max[:, :, i] = der_q[:, :, i]
@@ -303,6 +391,8 @@ def check_transformer(scenario: Scenario, case: Case, feeders: list[FeederAssess
             reason = np.where(over, TRANSFORMER, f.red_reason).astype(np.int8)
             # a blocked point buys no reactive support (its AC results stay those last computed)
             f = replace(f, status=status, red_reason=reason, q_support_mvar=np.where(over, 0.0, f.q_support_mvar),
-                        q_cost_eur_per_h=np.where(over, 0.0, f.q_cost_eur_per_h))
+                        q_cost_eur_per_h=np.where(over, 0.0, f.q_cost_eur_per_h),
+                        redispatch_mw=np.where(over, 0.0, f.redispatch_mw),
+                        redispatch_cost_eur_per_h=np.where(over, 0.0, f.redispatch_cost_eur_per_h))
         checked.append(f)
     return checked

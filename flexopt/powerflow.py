@@ -175,9 +175,10 @@ class BatchPowerFlow:
         return np.where(self.is_trafo, transformer_loading_percent, line_loading_percent)
 
     # -- sensitivities ------------------------------------------------------------------
-    def sensitivities(self, v: np.ndarray, buses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def sensitivities(self, v: np.ndarray, buses: np.ndarray, power: str = "reactive") -> tuple[np.ndarray, np.ndarray]:
         """First-order change of every bus voltage magnitude (pu) and branch current (kA, both ends)
-        per Mvar injected at each of ``buses`` (the net's bus labels), from the AC Jacobian at the voltages ``v`` of one step.
+        per Mvar (``power="reactive"``) or MW (``"active"``) injected at each of ``buses`` (the net's
+        bus labels), from the AC Jacobian at the voltages ``v`` of one step.
 
         Returns (dvm (bus, injection), di (2 * branch, injection)); rows of di: from ends then to ends.
         """
@@ -196,7 +197,8 @@ class BatchPowerFlow:
         rhs = np.zeros((2 * len(pq), len(buses)))
         for j, bus in enumerate(buses):
             ppc_bus = self.ppc_of_bus[self.position_of_bus[int(bus)]]
-            rhs[len(pq) + position[ppc_bus], j] = 1.0 / self.base_mva  # 1 Mvar in pu
+            offset = len(pq) if power == "reactive" else 0  # Q mismatch rows follow the P rows
+            rhs[offset + position[ppc_bus], j] = 1.0 / self.base_mva  # 1 Mvar or 1 MW in pu
         dx = np.linalg.solve(jac, rhs)
         dva = np.zeros((n, len(buses)))
         dvm = np.zeros((n, len(buses)))

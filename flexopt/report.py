@@ -36,6 +36,8 @@ class FeasiblePoints:
     bid_cost_eur_per_h: np.ndarray
     q_support_mvar: np.ndarray
     q_cost_eur_per_h: np.ndarray
+    redispatch_mw: np.ndarray
+    redispatch_cost_eur_per_h: np.ndarray
 
 
 def feasible_points(ds: xr.Dataset, direction: str) -> FeasiblePoints:
@@ -48,12 +50,15 @@ def feasible_points(ds: xr.Dataset, direction: str) -> FeasiblePoints:
     index = np.clip(reachable - 1, 0, None)[:, :, None]
 
     def at_point(name: str) -> np.ndarray:
+        if name not in sub:  # a dataset written before the variable existed
+            return np.zeros(reachable.shape)
         values = sub[name].transpose("feeder", "interval", "bid_point").values
         return np.where(reachable > 0, np.take_along_axis(values, index, axis=2)[:, :, 0], 0.0)
 
     quantity = sub.quantity_mw.transpose("feeder", "interval", "bid_point").values
     return FeasiblePoints(direction, np.abs(at_point("quantity_mw")), np.abs(quantity[:, :, -1]),
-                          at_point("bid_cost_eur_per_h"), at_point("q_support_mvar"), at_point("q_cost_eur_per_h"))
+                          at_point("bid_cost_eur_per_h"), at_point("q_support_mvar"), at_point("q_cost_eur_per_h"),
+                          at_point("redispatch_mw"), at_point("redispatch_cost_eur_per_h"))
 
 
 def status_shares(ds: xr.Dataset) -> pd.DataFrame:
@@ -86,8 +91,10 @@ TABLE4_ROWS = (
     ("cost_meur_per_y", "cost of the feasible bids (MEUR/y)"),
     ("reactive_support_gvarh_per_y", "reactive support (GVarh/y)"),
     ("reactive_cost_keur_per_y", "extra cost of reactive support (kEUR/y)"),
-    ("unit_cost_eur_per_mwh", "unit cost without reactive support (EUR/MWh)"),
-    ("unit_cost_with_q_eur_per_mwh", "unit cost with reactive support (EUR/MWh)"),
+    ("redispatch_gwh_per_y", "active power redispatched by the DSO (GWh/y)"),
+    ("redispatch_cost_keur_per_y", "extra cost of redispatch (kEUR/y)"),
+    ("unit_cost_eur_per_mwh", "unit cost without the DSO's remedies (EUR/MWh)"),
+    ("unit_cost_with_remedies_eur_per_mwh", "unit cost with the DSO's remedies (EUR/MWh)"),
 )
 
 
@@ -100,6 +107,9 @@ def substation_metrics(ds: xr.Dataset, direction: str) -> dict[str, float]:
     cost_eur = float((points.bid_cost_eur_per_h * weight).sum())
     q_mvarh = float((points.q_support_mvar * weight).sum())
     q_cost_eur = float((points.q_cost_eur_per_h * weight).sum())
+    redispatch_mwh = float((points.redispatch_mw * weight).sum())
+    redispatch_eur = float((points.redispatch_cost_eur_per_h * weight).sum())
+    extra_eur = q_cost_eur + redispatch_eur
     return {
         "market_potential_gwh_per_y": potential_mwh / 1000.0,
         "feasible_flexibility_gwh_per_y": feasible_mwh / 1000.0,
@@ -107,8 +117,10 @@ def substation_metrics(ds: xr.Dataset, direction: str) -> dict[str, float]:
         "cost_meur_per_y": cost_eur / 1e6,
         "reactive_support_gvarh_per_y": q_mvarh / 1000.0,
         "reactive_cost_keur_per_y": q_cost_eur / 1000.0,
+        "redispatch_gwh_per_y": redispatch_mwh / 1000.0,
+        "redispatch_cost_keur_per_y": redispatch_eur / 1000.0,
         "unit_cost_eur_per_mwh": cost_eur / feasible_mwh if feasible_mwh else np.nan,
-        "unit_cost_with_q_eur_per_mwh": (cost_eur + q_cost_eur) / feasible_mwh if feasible_mwh else np.nan,
+        "unit_cost_with_remedies_eur_per_mwh": (cost_eur + extra_eur) / feasible_mwh if feasible_mwh else np.nan,
     }
 
 

@@ -3,7 +3,8 @@
 The schema is the output contract of DESIGN.md (dimensions feeder, interval,
 bid_point, der, load; sign conventions; CF flag attributes for the traffic
 lights). Additions beyond the contract are documented in docs/method.md:
-``red_reason`` (why a point is red) and ``price_q_eur_per_mvarh``. End-user groups
+``red_reason`` (why a point is red), ``price_q_eur_per_mvarh`` and the local market's
+``redispatch_mw`` and ``redispatch_cost_eur_per_h``. End-user groups
 are DERs named ``FEEDER:CLASS`` whose loads are that feeder's loads of the class.
 """
 
@@ -62,6 +63,10 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
         "q_support_mvar": variable(fp, stack("q_support_mvar"), "Mvar",
                                    "reactive support bought by the DSO (sum of |dQ| over DG)"),
         "q_cost_eur_per_h": variable(fp, stack("q_cost_eur_per_h"), "EUR/h", "cost of the reactive support"),
+        "redispatch_mw": variable(fp, stack("redispatch_mw"), "MW",
+                                  "active power the DSO redispatched between local resources (up = down)"),
+        "redispatch_cost_eur_per_h": variable(fp, stack("redispatch_cost_eur_per_h"), "EUR/h",
+                                              "cost of the redispatch at the resources' bid prices"),
         "p_pcc_mw": variable(fp, stack("p_pcc_mw"), "MW", "active power imported from the transmission grid"),
         "q_pcc_mvar": variable(fp, stack("q_pcc_mvar"), "Mvar", "reactive power imported from the transmission grid"),
         "v_min_pu": variable(fp, stack("v_min_pu"), "pu", "lowest bus voltage of the feeder"),
@@ -114,6 +119,7 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
         "busbar_pu": scenario.substation.busbar_pu,
         "activation": case.study.activation,
         "reactive_remuneration": case.reactive.mode,
+        "remedies": " ".join(case.study.remedies),
         "sign_convention": "quantity_mw + upward (more export to the TSO), - downward; p_pcc_mw/q_pcc_mvar + import",
         "Conventions": "CF-1.8",
     }

@@ -112,3 +112,14 @@ case B "DG + end-users" extends A {
     enduser industrial  participation 25 %  down -5 % at 0.9 * buy  up +5 % at 1.1 * buy
   }
 }
+
+# ---- regulatory frameworks (docs/frameworks.md): case A under other rules -----
+case A_q_free "only DG, reactive support free of charge" extends A {
+  reactive { remuneration free }
+}
+case A_no_q "only DG, no reactive support from DG" extends A {
+  reactive { unavailable }
+}
+case A_local_market "only DG, local market: reactive support and active-power redispatch" extends A {
+  study { remedies reactive, redispatch }
+}

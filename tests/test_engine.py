@@ -395,3 +395,57 @@ def test_the_batch_power_flow_matches_runpp_on_an_imported_net_with_transformers
     assert np.abs(result.loading_percent[0] - expected).max() < 1e-3
     assert result.p_pcc_mw[0] == pytest.approx(net.res_ext_grid.p_mw.iat[0], abs=1e-6)
     assert result.q_pcc_mvar[0] == pytest.approx(net.res_ext_grid.q_mvar.iat[0], abs=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# Regulatory frameworks of the case study (docs/frameworks.md)
+# ---------------------------------------------------------------------------
+
+
+def test_free_reactive_support_gives_case_a_colours_at_no_q_cost(case_study_run):
+    _, datasets, _, _ = case_study_run
+    a, free = datasets["A"], datasets["A_q_free"]
+    xr.testing.assert_equal(a.status, free.status)
+    assert float(free.q_cost_eur_per_h.sum()) == 0.0
+    assert float(free.q_support_mvar.sum()) > 0.0
+
+
+def test_without_reactive_support_case_a_orange_points_are_blocked(case_study_run):
+    _, datasets, _, _ = case_study_run
+    a, none = datasets["A"], datasets["A_no_q"]
+    assert int((none.status == ORANGE).sum()) == 0
+    assert ((none.status == RED) == ((a.status == RED) | (a.status == ORANGE))).all()
+
+
+def test_a_local_market_blocks_no_more_than_case_a(case_study_run):
+    _, datasets, _, _ = case_study_run
+    a, market = datasets["A"], datasets["A_local_market"]
+    assert not ((market.status == RED) & (a.status != RED)).any()
+    assert int((market.status == RED).sum()) <= int((a.status == RED).sum())
+
+
+def test_redispatch_in_a_local_market_unblocks_points_and_is_confirmed_by_runpp(folder):
+    """Without reactive support, a CHP at the start of the feeder raising its output while the PV at
+    the end lowers it (the exchange kept) cures over-voltages that would otherwise be red."""
+    text = (SMALL.replace("line loading 63 %", "line loading 100 %")
+            .replace("der PV1 pv 7 MW at F1 end", "der PV1 pv 7 MW at F1 end\nprofile chp generated chp { zone C }\n"
+                     "der CHP1 chp 2 MW at F1 start capability synchronous\nprice fuel 85 EUR/MWh")
+            .replace("bids { pv down -100 % at 0  up +30 % at 2 * sell }",
+                     "bids { pv down -100 % at 0  up +30 % at 2 * sell\n  chp down -20 % at 0.9 * buy  up +20 % at fuel }")
+            + 'case P_ONLY "local market, active power only" extends NOQ { study { remedies redispatch } }\n')
+    path = folder.write(text, "market.flex")
+    paths = run_scenario(str(path), ["NOQ", "P_ONLY"], str(folder.root / "out"), quiet=True)
+    none, market = xr.load_dataset(paths["NOQ"]), xr.load_dataset(paths["P_ONLY"])
+    unblocked = (market.status == ORANGE) & (none.status == RED)
+    assert int(unblocked.sum()) > 0
+    assert float(market.redispatch_mw.where(unblocked).min()) > 0
+    assert float(market.q_support_mvar.sum()) == 0.0  # no reactive support in this framework
+    assert np.allclose(market.quantity_mw, none.quantity_mw)  # the TSO's offer is kept
+    scenario, _ = load_scenario(path)
+    nets = folder.root / "nets"
+    export_nets(scenario, scenario.case("P_ONLY"), nets)
+    for f, t, k in np.argwhere(unblocked.transpose("feeder", "interval", "bid_point").values)[:5]:
+        feeder = str(market.feeder.values[f])
+        net, violated = rebuild_and_check(market, nets, feeder, int(t), int(market.bid_point.values[k]))
+        assert not violated
+        assert net.res_ext_grid.p_mw.iat[0] == pytest.approx(float(none.p_pcc_mw[f, t, k]), abs=0.05)
