@@ -46,12 +46,37 @@ def _parser() -> argparse.ArgumentParser:
                      help="case to assess (repeat, or separate with commas; default: every case)")
     run.add_argument("--out", metavar="DIR", default="outputs", help="output folder (default: outputs)")
     run.add_argument("--quiet", "-q", action="store_true", help="print nothing but problems")
+    _sweep_options(run)
+
+    compare = commands.add_parser("compare", help="assess cases (frameworks) and placement draws side by side")
+    compare.add_argument("file", metavar="FILE", help="scenario file (.flex)")
+    compare.add_argument("--cases", action="append", metavar="A,B,...", help="cases to compare (default: every case)")
+    compare.add_argument("--out", metavar="DIR", default="outputs", help="output folder (default: outputs)")
+    compare.add_argument("--quiet", "-q", action="store_true", help="print nothing but problems")
+    _sweep_options(compare)
 
     export = commands.add_parser("export-nets", help="write one pandapower JSON network per feeder")
     export.add_argument("file", metavar="FILE", help="scenario file (.flex)")
     export.add_argument("--case", metavar="NAME", help="case whose DERs to place (default: the first)")
     export.add_argument("--out", metavar="DIR", required=True, help="output folder")
     return parser
+
+
+def _sweep_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--jobs", "-j", type=_positive, default=1, metavar="N",
+                         help="assess up to N cases or draws at once in local processes (default 1)")
+    command.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                         help="run the members on this dask.distributed scheduler instead")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             from flexopt.run import run_command
 
-            return run_command(args.file, args.cases, args.out, args.quiet)
+            return run_command(args.file, args.cases, args.out, args.quiet, args.jobs, args.scheduler)
+        if args.command == "compare":
+            from flexopt.run import compare_command
+
+            return compare_command(args.file, args.cases, args.out, args.quiet, args.jobs, args.scheduler)
         if args.command == "export-nets":
             from flexopt.networks import export_nets_command
 

@@ -68,6 +68,9 @@ class FlexoptError(Exception):
     def __post_init__(self) -> None:
         super().__init__(self.format())
 
+    def __reduce__(self):  # cross process boundaries (sweep workers) with the problems intact
+        return (FlexoptError, (self.problems, self.sources))
+
     @property
     def errors(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "error"]

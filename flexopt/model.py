@@ -313,6 +313,8 @@ class Study:
     activation: str  # "merit order" or "pro rata"
     remedies: tuple[str, ...]
     span: Span | None
+    placement_draws: int = 0  # random DER placements to assess besides the declared one
+    placement_seed: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
-"""`flexopt run`: assess the cases of a scenario, store the datasets, write and print Tables 3 and 4."""
+"""`flexopt run` and `flexopt compare`: assess cases (and placement draws), store them, write the tables."""
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import xarray as xr
 
 from flexopt.errors import FlexoptError, Problem, did_you_mean, known_list
@@ -25,47 +26,114 @@ def pick_cases(scenario: Scenario, names: list[str] | None) -> list[Case]:
     return [scenario.case(name) for name in dict.fromkeys(wanted)]
 
 
-def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool = False) -> dict[str, Path]:
-    """Assess each case and write OUT/<scenario>/<case>.nc and the tables; returns the dataset paths."""
-    from flexopt.assess import assess_case
-    from flexopt.profiles import compile_profiles
-    from flexopt.report import write_tables
-    from flexopt.store import to_dataset, write_dataset
+def _load(file: str) -> Scenario:
     from flexopt.validate import load_scenario
 
     scenario, warnings = load_scenario(file)
     for warning in warnings:
         print(warning.format(), file=sys.stderr)
+    return scenario
+
+
+def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool = False, jobs: int = 1,
+                 scheduler: str | None = None) -> dict[str, Path]:
+    """Assess each case and write OUT/<scenario>/<case>.nc and the tables; returns the dataset paths."""
+    from flexopt.report import write_tables
+    from flexopt.sweep import plan, run_sweep
+
+    scenario = _load(file)
     cases = pick_cases(scenario, case_names)
+    members = [m for m in plan(scenario, cases, Path(out)) if m.draw is None]
+    done = run_sweep(file, scenario, members, jobs, scheduler, None if not quiet else (lambda line: None))
+    paths = {m.case: path for m, path in done.items()}
+    datasets = {case: xr.load_dataset(path) for case, path in paths.items()}
     folder = Path(out) / scenario.name
-    paths: dict[str, Path] = {}
-    datasets: dict[str, xr.Dataset] = {}
-    for case in cases:
-        started = time.perf_counter()
-        assessment = assess_case(scenario, case, compile_profiles(scenario, case))
-        ds = to_dataset(assessment)
-        paths[case.name] = write_dataset(ds, folder / f"{case.name}.nc")
-        datasets[case.name] = ds
-        if not quiet:
-            flows = sum(f.power_flows for f in assessment.feeders)
-            lps = sum(f.lopf_solves for f in assessment.feeders)
-            print(f"case {case.name}: {len(assessment.feeders)} feeders, {flows} AC power flows, {lps} LOPF solves, "
-                  f"{time.perf_counter() - started:.1f} s -> {paths[case.name]}", file=sys.stderr)
     t3, t4 = write_tables(datasets, folder)
     if not quiet:
-        import pandas as pd
-
-        with pd.option_context("display.width", 200, "display.max_columns", 20, "display.precision", 3):
-            print("Table 3 — operating points per feeder (% of the bid points that move the PCC)")
-            print(t3.round(1).to_string())
-            print()
-            print("Table 4 — flexibility of the whole substation")
-            print(t4.round(3).to_string())
-            print()
-            print(f"written to {folder}/: " + ", ".join(sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))))
+        _print_tables(t3, t4)
+        print(f"written to {folder}/: " + ", ".join(sorted(p.name for p in folder.iterdir()
+                                                         if p.is_file() and not p.name.startswith("."))))
     return paths
 
 
-def run_command(file: str, case_names: list[str] | None, out: str, quiet: bool) -> int:
-    run_scenario(file, case_names, out, quiet)
+def compare_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool = False, jobs: int = 1,
+                     scheduler: str | None = None) -> Path:
+    """Assess the cases and their placement draws; write compare.nc and compare.csv beside the tables."""
+    from flexopt.files import write_text_atomic
+    from flexopt.report import write_tables
+    from flexopt.store import write_dataset
+    from flexopt.sweep import plan, run_sweep
+
+    scenario = _load(file)
+    cases = pick_cases(scenario, case_names)
+    members = plan(scenario, cases, Path(out))
+    done = run_sweep(file, scenario, members, jobs, scheduler, None if not quiet else (lambda line: None))
+    folder = Path(out) / scenario.name
+    datasets = {m.case: xr.load_dataset(path) for m, path in done.items() if m.draw is None}
+    write_tables(datasets, folder)
+    frame = compare_table(datasets, {case.name: [xr.load_dataset(p) for m, p in done.items()
+                                                 if m.case == case.name and m.draw is not None] for case in cases})
+    write_text_atomic(folder / "compare.csv", frame.to_csv(float_format="%.6g"))
+    write_dataset(stack_cases(datasets), folder / "compare.nc")
+    if not quiet:
+        with pd.option_context("display.width", 220, "display.max_columns", 40):
+            print("Table 4 metrics per case (compare.csv)")
+            print(frame.round(3).to_string())
+        print(f"written to {folder}/compare.csv and compare.nc")
+    return folder / "compare.csv"
+
+
+def compare_table(datasets: dict[str, xr.Dataset], draws: dict[str, list[xr.Dataset]]) -> pd.DataFrame:
+    """Rows (direction, metric); one column per case, plus min/median/max over each case's placement draws
+    of the feasible flexibility and its cost."""
+    from flexopt.report import DIRECTIONS, TABLE4_ROWS, substation_metrics
+
+    rows = [(direction, key) for direction in DIRECTIONS for key, _ in TABLE4_ROWS]
+    columns: dict[str, list[float]] = {}
+    for case, ds in datasets.items():
+        metrics = {d: substation_metrics(ds, d) for d in DIRECTIONS}
+        columns[case] = [metrics[d][k] for d, k in rows]
+        if draws.get(case):
+            per_draw = [{d: substation_metrics(x, d) for d in DIRECTIONS} for x in draws[case]]
+            for name, reduce in (("min", np.min), ("median", np.median), ("max", np.max)):
+                columns[f"{case} placements {name}"] = [
+                    float(reduce([m[d][k] for m in per_draw])) for d, k in rows]
+    frame = pd.DataFrame(columns, index=pd.MultiIndex.from_tuples(rows, names=["direction", "metric"]))
+    return frame
+
+
+def stack_cases(datasets: dict[str, xr.Dataset]) -> xr.Dataset:
+    """The case datasets along a new ``case`` dimension (DERs of all cases, NaN where a case has none)."""
+    parts = []
+    for case, ds in datasets.items():
+        ds = ds.copy()
+        ds.attrs = {}
+        parts.append(ds.expand_dims(case=[case]))
+    stacked = xr.concat(parts, dim="case", join="outer", coords="different", compat="equals",
+                        combine_attrs="override")
+    first = next(iter(datasets.values()))
+    stacked.attrs = {k: v for k, v in first.attrs.items() if k not in ("case", "case_title", "placement_draw")}
+    stacked.attrs["cases"] = " ".join(datasets)
+    return stacked
+
+
+def _print_tables(t3: pd.DataFrame, t4: pd.DataFrame) -> None:
+    with pd.option_context("display.width", 200, "display.max_columns", 40, "display.precision", 3):
+        print("Table 3 — operating points per feeder (% of the bid points that move the PCC)")
+        print(t3.round(1).to_string())
+        print()
+        print("Table 4 — flexibility of the whole substation")
+        print(t4.round(3).to_string())
+        print()
+
+
+def run_command(file: str, case_names: list[str] | None, out: str, quiet: bool, jobs: int = 1,
+                scheduler: str | None = None) -> int:
+    run_scenario(file, case_names, out, quiet, jobs, scheduler)
+    return 0
+
+
+def compare_command(file: str, case_names: list[str] | None, out: str, quiet: bool, jobs: int = 1,
+                    scheduler: str | None = None) -> int:
+    compare_scenario(file, case_names, out, quiet, jobs, scheduler)
     return 0

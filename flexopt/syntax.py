@@ -602,6 +602,11 @@ class _ToSyntax(Transformer):
         return Setting("activation", Word(" ".join(words), self.span_of(children[1])), self.span_of(meta))
 
     @v_args(meta=True)
+    def placement_draws(self, meta, children):
+        seed = self.quantity_of(children[1]) if len(children) > 1 else None
+        return Setting("placement draws", (self.quantity_of(children[0]), seed), self.span_of(meta))
+
+    @v_args(meta=True)
     def remedies(self, meta, children):
         return Setting("remedies", tuple(self.word(t) for t in children), self.span_of(meta))
 

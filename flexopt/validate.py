@@ -839,7 +839,15 @@ class _Validator:
                 else:
                     chosen.append(word.text)
             remedies = tuple(chosen)
-        return Study(points, activation, remedies, block.span)
+        draws, seed = current.placement_draws, current.placement_seed
+        if "placement draws" in singles:
+            count, seed_q = singles["placement draws"].value
+            value = self.number(count, "the number of placement draws", minimum=0, maximum=10000, integer=True)
+            draws = int(value) if value is not None else draws
+            if seed_q is not None:
+                value = self.number(seed_q, "the seed", minimum=0, maximum=2**32 - 1, integer=True)
+                seed = int(value) if value is not None else seed
+        return Study(points, activation, remedies, block.span, draws, seed)
 
     # -- prices -------------------------------------------------------------------------
     def prices(self, decls: list[sx.PriceDecl]) -> dict[str, Price]:

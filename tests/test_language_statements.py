@@ -16,7 +16,7 @@ def test_the_case_study_is_valid_and_holds_the_papers_substation(folder):
     assert scenario.name == "sardinia_ps"
     assert [f.name for f in scenario.feeders] == ["R1", "R2", "D3", "U4", "U5"]
     assert scenario.substation.transformer.rated_mva == 40
-    assert [c.name for c in scenario.cases] == ["A", "B"]
+    assert [c.name for c in scenario.cases] == ["A", "B", "A_q_free", "A_no_q", "A_local_market"]
     case_a = scenario.case("A")
     by_kind = {}
     for der in case_a.ders:
