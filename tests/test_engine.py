@@ -449,3 +449,14 @@ def test_redispatch_in_a_local_market_unblocks_points_and_is_confirmed_by_runpp(
         net, violated = rebuild_and_check(market, nets, feeder, int(t), int(market.bid_point.values[k]))
         assert not violated
         assert net.res_ext_grid.p_mw.iat[0] == pytest.approx(float(none.p_pcc_mw[f, t, k]), abs=0.05)
+
+
+def test_a_negative_res_curtailment_price_makes_the_downward_cost_negative(folder):
+    text = SMALL + 'case NEG "RES curtail at a negative price" extends A {\n  bids { pv down -100 % at -10 EUR/MWh }\n}\n'
+    path = folder.write(text, "negative.flex")
+    paths = run_scenario(str(path), ["A", "NEG"], str(folder.root / "out"), quiet=True)
+    a, negative = xr.load_dataset(paths["A"]), xr.load_dataset(paths["NEG"])
+    down = negative.bid_point < 0
+    assert float(negative.bid_cost_eur_per_h.where(down).min()) < 0
+    assert np.allclose(negative.bid_cost_eur_per_h.where(down, 0), -10 * np.abs(negative.quantity_mw.where(down, 0)))
+    xr.testing.assert_equal(a.status, negative.status)  # prices do not move the grid
