@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -79,12 +80,18 @@ class CaseAssessment:
     seconds: float
 
 
-def assess_case(scenario: Scenario, case: Case, profiles: CaseProfiles | None = None) -> CaseAssessment:
-    """Assess every feeder of a case, then the shared transformer."""
+def assess_case(scenario: Scenario, case: Case, profiles: CaseProfiles | None = None,
+                on_feeder: Callable[[FeederAssessment, float], None] | None = None) -> CaseAssessment:
+    """Assess every feeder of a case, then the shared transformer; ``on_feeder`` hears of each feeder done."""
     started = time.perf_counter()
     profiles = profiles or compile_profiles(scenario, case)
     q_price = reactive_price(case, profiles)
-    feeders = [assess_feeder(fn, case, profiles, q_price) for fn in build_networks(scenario, case)]
+    feeders = []
+    for feeder_net in build_networks(scenario, case):
+        feeder_started = time.perf_counter()
+        feeders.append(assess_feeder(feeder_net, case, profiles, q_price))
+        if on_feeder is not None:
+            on_feeder(feeders[-1], time.perf_counter() - feeder_started)
     feeders = check_transformer(scenario, case, feeders)
     return CaseAssessment(scenario, case, profiles, tuple(feeders), q_price, time.perf_counter() - started)
 

@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--quiet", "-q", action="store_true", help="print nothing but problems")
     _sweep_options(compare)
 
+    report = commands.add_parser("report", help="tables, figures and report.html from stored datasets")
+    report.add_argument("files", nargs="+", metavar="RUN.nc", help="datasets written by `flexopt run`")
+    report.add_argument("--out", metavar="DIR", help="output folder (default: the first dataset's folder)")
+
     export = commands.add_parser("export-nets", help="write one pandapower JSON network per feeder")
     export.add_argument("file", metavar="FILE", help="scenario file (.flex)")
     export.add_argument("--case", metavar="NAME", help="case whose DERs to place (default: the first)")
@@ -63,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _sweep_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--verbose", "-v", action="store_true", help="also report every feeder as it is assessed")
     command.add_argument("--jobs", "-j", type=_positive, default=1, metavar="N",
                          help="assess up to N cases or draws at once in local processes (default 1)")
     command.add_argument("--scheduler", metavar="tcp://HOST:PORT",
@@ -95,11 +100,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             from flexopt.run import run_command
 
-            return run_command(args.file, args.cases, args.out, args.quiet, args.jobs, args.scheduler)
+            return run_command(args.file, args.cases, args.out, args.quiet, args.jobs, args.scheduler, args.verbose)
         if args.command == "compare":
             from flexopt.run import compare_command
 
-            return compare_command(args.file, args.cases, args.out, args.quiet, args.jobs, args.scheduler)
+            return compare_command(args.file, args.cases, args.out, args.quiet, args.jobs, args.scheduler,
+                                   args.verbose)
+        if args.command == "report":
+            from flexopt.run import report_command
+
+            return report_command(args.files, args.out)
         if args.command == "export-nets":
             from flexopt.networks import export_nets_command
 

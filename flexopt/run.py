@@ -36,41 +36,42 @@ def _load(file: str) -> Scenario:
 
 
 def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool = False, jobs: int = 1,
-                 scheduler: str | None = None) -> dict[str, Path]:
+                 scheduler: str | None = None, verbose: bool = False) -> dict[str, Path]:
     """Assess each case and write OUT/<scenario>/<case>.nc and the tables; returns the dataset paths."""
-    from flexopt.report import write_tables
+    from flexopt.html_report import write_outputs
+    from flexopt.report import table3, table4
     from flexopt.sweep import plan, run_sweep
 
     scenario = _load(file)
     cases = pick_cases(scenario, case_names)
     members = [m for m in plan(scenario, cases, Path(out)) if m.draw is None]
-    done = run_sweep(file, scenario, members, jobs, scheduler, None if not quiet else (lambda line: None))
+    done = run_sweep(file, scenario, members, jobs, scheduler, _progress(quiet, verbose))
     paths = {m.case: path for m, path in done.items()}
     datasets = {case: xr.load_dataset(path) for case, path in paths.items()}
     folder = Path(out) / scenario.name
-    t3, t4 = write_tables(datasets, folder)
+    write_outputs(datasets, folder)
     if not quiet:
-        _print_tables(t3, t4)
+        _print_tables(table3(datasets), table4(datasets))
         print(f"written to {folder}/: " + ", ".join(sorted(p.name for p in folder.iterdir()
                                                          if p.is_file() and not p.name.startswith("."))))
     return paths
 
 
 def compare_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool = False, jobs: int = 1,
-                     scheduler: str | None = None) -> Path:
+                     scheduler: str | None = None, verbose: bool = False) -> Path:
     """Assess the cases and their placement draws; write compare.nc and compare.csv beside the tables."""
     from flexopt.files import write_text_atomic
-    from flexopt.report import write_tables
+    from flexopt.html_report import write_outputs
     from flexopt.store import write_dataset
     from flexopt.sweep import plan, run_sweep
 
     scenario = _load(file)
     cases = pick_cases(scenario, case_names)
     members = plan(scenario, cases, Path(out))
-    done = run_sweep(file, scenario, members, jobs, scheduler, None if not quiet else (lambda line: None))
+    done = run_sweep(file, scenario, members, jobs, scheduler, _progress(quiet, verbose))
     folder = Path(out) / scenario.name
     datasets = {m.case: xr.load_dataset(path) for m, path in done.items() if m.draw is None}
-    write_tables(datasets, folder)
+    write_outputs(datasets, folder)
     frame = compare_table(datasets, {case.name: [xr.load_dataset(p) for m, p in done.items()
                                                  if m.case == case.name and m.draw is not None] for case in cases})
     write_text_atomic(folder / "compare.csv", frame.to_csv(float_format="%.6g"))
@@ -117,6 +118,12 @@ def stack_cases(datasets: dict[str, xr.Dataset]) -> xr.Dataset:
     return stacked
 
 
+def _progress(quiet: bool, verbose: bool):
+    from flexopt.progress import Progress
+
+    return Progress(0 if quiet else 2 if verbose else 1)
+
+
 def _print_tables(t3: pd.DataFrame, t4: pd.DataFrame) -> None:
     with pd.option_context("display.width", 200, "display.max_columns", 40, "display.precision", 3):
         print("Table 3 — operating points per feeder (% of the bid points that move the PCC)")
@@ -127,13 +134,38 @@ def _print_tables(t3: pd.DataFrame, t4: pd.DataFrame) -> None:
         print()
 
 
+def report_command(files: list[str], out: str | None) -> int:
+    """`flexopt report RUN.nc ...`: tables, figures and report.html from stored datasets alone."""
+    from flexopt.html_report import write_outputs
+
+    datasets: dict[str, xr.Dataset] = {}
+    for file in files:
+        path = Path(file)
+        if not path.is_file():
+            raise FlexoptError([Problem(f"{file}: no such file", None, "give the .nc files `flexopt run` wrote, "
+                                        "e.g. outputs/<scenario>/A.nc")])
+        try:
+            ds = xr.load_dataset(path)
+        except Exception as err:  # noqa: BLE001 - any unreadable file is the user's input
+            raise FlexoptError([Problem(f"{file}: not a netCDF dataset ({err})", None,
+                                        "give the .nc files `flexopt run` wrote")]) from None
+        if "status" not in ds or "case" not in ds.attrs or "case" in ds.dims:
+            raise FlexoptError([Problem(f"{file}: not the dataset of one assessed case", None,
+                                        "give the <case>.nc files of `flexopt run` (not compare.nc)")])
+        datasets[str(ds.attrs["case"])] = ds
+    folder = Path(out) if out else Path(files[0]).resolve().parent
+    written = write_outputs(datasets, folder)
+    print(f"written to {folder}/: " + ", ".join(p.name for p in written))
+    return 0
+
+
 def run_command(file: str, case_names: list[str] | None, out: str, quiet: bool, jobs: int = 1,
-                scheduler: str | None = None) -> int:
-    run_scenario(file, case_names, out, quiet, jobs, scheduler)
+                scheduler: str | None = None, verbose: bool = False) -> int:
+    run_scenario(file, case_names, out, quiet, jobs, scheduler, verbose)
     return 0
 
 
 def compare_command(file: str, case_names: list[str] | None, out: str, quiet: bool, jobs: int = 1,
-                    scheduler: str | None = None) -> int:
-    compare_scenario(file, case_names, out, quiet, jobs, scheduler)
+                    scheduler: str | None = None, verbose: bool = False) -> int:
+    compare_scenario(file, case_names, out, quiet, jobs, scheduler, verbose)
     return 0

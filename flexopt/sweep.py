@@ -11,16 +11,18 @@ skipped, so an interrupted sweep resumes where it stopped.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from flexopt.errors import FlexoptError, Problem
 from flexopt.model import Case, PointOnFeeder, Position, Scenario
+
+if TYPE_CHECKING:
+    from flexopt.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,8 @@ def is_complete(path: Path, scenario_sha256: str, case: str, draw: int | None) -
         return False
 
 
-def run_member(file: str, case_name: str, draw: int | None, path: str) -> tuple[str, float]:
+def run_member(file: str, case_name: str, draw: int | None, path: str,
+               on_feeder: Callable | None = None) -> tuple[str, float]:
     """Assess one member and write its dataset atomically; returns (path, seconds). Runs in any worker."""
     from flexopt.assess import assess_case
     from flexopt.profiles import compile_profiles
@@ -115,7 +118,7 @@ def run_member(file: str, case_name: str, draw: int | None, path: str) -> tuple[
     case = scenario.case(case_name)
     if draw is not None:
         case = placement_draw(scenario, case, draw)
-    assessment = assess_case(scenario, case, compile_profiles(scenario, case))
+    assessment = assess_case(scenario, case, compile_profiles(scenario, case), on_feeder)
     ds = to_dataset(assessment)
     ds.attrs["placement_draw"] = -1 if draw is None else draw
     write_dataset(ds, Path(path))
@@ -123,31 +126,42 @@ def run_member(file: str, case_name: str, draw: int | None, path: str) -> tuple[
 
 
 def run_sweep(file: str, scenario: Scenario, members: list[Member], jobs: int = 1, scheduler: str | None = None,
-              report: Callable[[str], None] | None = None) -> dict[Member, Path]:
-    """Run every member not already complete; ``report`` receives one line per member as it finishes."""
-    say = report or (lambda line: print(line, file=sys.stderr))
+              progress: "Progress | None" = None) -> dict[Member, Path]:
+    """Run every member not already complete, telling ``progress`` as each one (and, here, each feeder) finishes."""
+    from flexopt.progress import Progress
+
+    progress = progress or Progress()
     todo = [m for m in members if not is_complete(m.path, scenario.text_sha256, m.case, m.draw)]
     total = len(members)
     done = total - len(todo)
     for member in members:
         if member not in todo:
-            say(f"[skip] {member.label}: already written ({member.path})")
+            progress.step(f"[skip] {member.label}: already written ({member.path})")
     absolute = str(Path(file).resolve())
     if not todo:
         return {m: m.path for m in members}
-    if scheduler:
-        _on_dask(absolute, todo, scheduler, say, done, total)
-    elif jobs > 1 and len(todo) > 1:
-        _in_processes(absolute, todo, jobs, say, done, total)
-    else:
-        for member in todo:
-            _, seconds = run_member(absolute, member.case, member.draw, str(member.path))
-            done += 1
-            say(f"[{done}/{total}] {member.label}: {seconds:.1f} s -> {member.path}")
+    progress.start(len(todo), "assessment")
+    try:
+        if scheduler:
+            _on_dask(absolute, todo, scheduler, progress, done, total)
+        elif jobs > 1 and len(todo) > 1:
+            _in_processes(absolute, todo, jobs, progress, done, total)
+        else:
+            for member in todo:
+                def feeder_done(feeder, seconds, label=member.label):
+                    progress.detail(f"  {label}: feeder {feeder.feeder} {seconds:.1f} s, {feeder.power_flows} power "
+                                    f"flows, {feeder.lopf_solves} LOPF solves, "
+                                    f"{int((feeder.status == 1).sum())} orange, {int((feeder.status == 2).sum())} red")
+
+                _, seconds = run_member(absolute, member.case, member.draw, str(member.path), feeder_done)
+                done += 1
+                progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s -> {member.path}")
+    finally:
+        progress.finish()
     return {m: m.path for m in members}
 
 
-def _in_processes(file: str, todo: list[Member], jobs: int, say, done: int, total: int) -> None:
+def _in_processes(file: str, todo: list[Member], jobs: int, progress, done: int, total: int) -> None:
     import concurrent.futures as cf
     import multiprocessing
 
@@ -158,10 +172,10 @@ def _in_processes(file: str, todo: list[Member], jobs: int, say, done: int, tota
             member = futures[future]
             _, seconds = future.result()
             done += 1
-            say(f"[{done}/{total}] {member.label}: {seconds:.1f} s -> {member.path}")
+            progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s -> {member.path}")
 
 
-def _on_dask(file: str, todo: list[Member], scheduler: str, say, done: int, total: int) -> None:
+def _on_dask(file: str, todo: list[Member], scheduler: str, progress, done: int, total: int) -> None:
     try:
         from distributed import Client, as_completed
     except ImportError:  # pragma: no cover - distributed is a dependency
@@ -174,10 +188,10 @@ def _on_dask(file: str, todo: list[Member], scheduler: str, say, done: int, tota
                                     "start one with `dask scheduler` and workers with `dask worker ADDRESS`, "
                                     "on machines that have flexopt and the scenario's files at the same path")]) from None
     with client:
-        futures = {client.submit(run_member, file, m.case, m.draw, str(m.path), pure=False, key=f"flexopt-{m.label}-"
-                                 f"{time.time_ns()}"): m for m in todo}
+        futures = {client.submit(run_member, file, m.case, m.draw, str(m.path), pure=False,
+                                 key=f"flexopt-{m.label}-{time.time_ns()}"): m for m in todo}
         for future in as_completed(list(futures)):
             member = futures[future]
             _, seconds = future.result()
             done += 1
-            say(f"[{done}/{total}] {member.label}: {seconds:.1f} s on {scheduler} -> {member.path}")
+            progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s on {scheduler} -> {member.path}")
