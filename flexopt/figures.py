@@ -375,7 +375,7 @@ def compare_bars(datasets: Mapping[str, xr.Dataset], path: Path) -> Path:
                 bars = ax.bar(x + (2 * j - 0.5) * width, remedied, width, color="white", edgecolor=colour,
                               hatch="////", linewidth=0.8)
                 _bar_labels(ax, bars, remedied, rotation=90)
-            title = "unit cost without / with the DSO's remedies (EUR/MWh)"
+            title = "unit cost, hatched with remedies (EUR/MWh)"
         else:
             width = 0.38
             for j, direction in enumerate(DIRECTIONS):
