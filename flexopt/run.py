@@ -52,8 +52,8 @@ def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool 
     write_outputs(datasets, folder)
     if not quiet:
         _print_tables(table3(datasets), table4(datasets))
-        print(f"written to {folder}/: " + ", ".join(sorted(p.name for p in folder.iterdir()
-                                                         if p.is_file() and not p.name.startswith("."))))
+        print(f"written to {folder}/: {len(paths)} datasets (.nc), table3 and table4 (.csv, .md), "
+              f"{len(list(folder.glob('*.png')))} figures (.png), report.html")
     return paths
 
 
