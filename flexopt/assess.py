@@ -384,12 +384,16 @@ def check_transformer(scenario: Scenario, case: Case, feeders: list[FeederAssess
     from dataclasses import replace
 
     zero = {f.feeder: int(np.flatnonzero(f.bid_point == 0)[0]) for f in feeders}
-    total_p = sum(f.p_pcc_mw[:, zero[f.feeder]] for f in feeders)
-    total_q = sum(f.q_pcc_mvar[:, zero[f.feeder]] for f in feeders)
+    # A feeder whose working point has no power-flow solution counts as exchanging nothing (its own
+    # points are red already); the others are still checked.
+    working_p = {f.feeder: np.nan_to_num(f.p_pcc_mw[:, zero[f.feeder]]) for f in feeders}
+    working_q = {f.feeder: np.nan_to_num(f.q_pcc_mvar[:, zero[f.feeder]]) for f in feeders}
+    total_p = sum(working_p.values())
+    total_q = sum(working_q.values())
     checked = []
     for f in feeders:
-        others_p = total_p - f.p_pcc_mw[:, zero[f.feeder]]
-        others_q = total_q - f.q_pcc_mvar[:, zero[f.feeder]]
+        others_p = total_p - working_p[f.feeder]
+        others_q = total_q - working_q[f.feeder]
         loading = transformer_loading_percent(scenario.substation, others_p[:, None] + f.p_pcc_mw,
                                               others_q[:, None] + f.q_pcc_mvar)
         over = (loading > case.limits.transformer_loading_percent + LOADING_TOLERANCE_PERCENT) & (f.status != RED)

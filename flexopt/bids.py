@@ -60,18 +60,20 @@ class BidBook:
 
 
 def offer_arrays(offer: Offer | None, working_p_mw: np.ndarray, headroom_mw: np.ndarray, participation: float,
-                 prices: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+                 prices: Mapping[str, np.ndarray], working_is_participating: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Quantity (MW, >= 0) and price (EUR/MWh) of one direction of one resource over the intervals.
 
     A percentage applies to the participating part of the expected working point; an
     absolute quantity (MW) is scaled by the participation. Neither can exceed what the
-    resource can physically move in that direction (``headroom_mw``).
+    resource can physically move in that direction (``headroom_mw``). An end-user group's
+    working point is already its participating part (``working_is_participating``).
     """
     n = len(working_p_mw)
     if offer is None:
         return np.zeros(n), np.zeros(n)
     if offer.quantity_unit == "fraction":
-        quantity = offer.quantity * participation * np.abs(working_p_mw)
+        share = 1.0 if working_is_participating else participation
+        quantity = offer.quantity * share * np.abs(working_p_mw)
     else:
         quantity = np.full(n, offer.quantity * participation)
     quantity = np.clip(np.minimum(quantity, headroom_mw), 0.0, None)
@@ -112,7 +114,7 @@ def feeder_resources(feeder_net: FeederNet, case: Case, points: OperatingPoints)
         resource = Resource(f"{feeder_net.feeder}:{customer_class}", "enduser", "load", rows, shares,
                             float(p.max()) if len(p) else 0.0, float(p.max()) if len(p) else 0.0, None, p, q,
                             customer_class)
-        found.append((resource, None, 1.0))  # participation is already in the working point
+        found.append((resource, None, bid.participation))  # its working point is the participating part
     return found
 
 
@@ -131,8 +133,9 @@ def compile_bids(feeder_net: FeederNet, case: Case, points: OperatingPoints,
             up_room, down_room = np.clip(resource.rated_mw - p, 0, None), np.clip(p - low, 0, None)
         else:  # a load: upward lowers its consumption, downward raises it
             up_room, down_room = np.clip(p, 0, None), np.full_like(p, np.inf)
-        up_q, up_price = offer_arrays(bid.up, p, up_room, participation, prices)
-        down_q, down_price = offer_arrays(bid.down, p, down_room, participation, prices)
+        group = resource.customer_class is not None
+        up_q, up_price = offer_arrays(bid.up, p, up_room, participation, prices, group)
+        down_q, down_price = offer_arrays(bid.down, p, down_room, participation, prices, group)
         resources.append(resource)
         ups.append(up_q)
         downs.append(down_q)

@@ -19,6 +19,7 @@ beside its target and renamed (``flexopt.files.atomic_path``).
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -176,7 +177,8 @@ def potential_profile(ds: xr.Dataset, feeder: str, path: Path) -> Path:
     figure = _figure(12.0, 5.2)
     ax = figure.add_subplot()
     finite = np.where(np.isfinite(p_pcc), p_pcc, np.nan)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # intervals without any power-flow solution: a gap
         low, high = np.nanmin(finite, axis=1), np.nanmax(finite, axis=1)
     ax.fill_between(x, low, high, color="#b0bec5", alpha=0.45, linewidth=0, step=None,
                     label="range of the bid points")

@@ -47,6 +47,8 @@ def feasible_points(ds: xr.Dataset, direction: str) -> FeasiblePoints:
     sub = ds.sel(bid_point=chosen)
     status = sub.status.transpose("feeder", "interval", "bid_point").values
     reachable = np.cumprod(status != RED, axis=2).sum(axis=2)  # number of points reached, 0..K
+    if 0 in points:  # a blocked working point reaches nothing
+        reachable = np.where(ds.status.sel(bid_point=0).transpose("feeder", "interval").values == RED, 0, reachable)
     index = np.clip(reachable - 1, 0, None)[:, :, None]
 
     def at_point(name: str) -> np.ndarray:

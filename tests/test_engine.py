@@ -24,7 +24,7 @@ from flexopt.profiles import compile_profiles
 from flexopt.run import run_scenario
 from flexopt.store import apply_point
 from flexopt.validate import load_scenario
-from tests.conftest import CASE_STUDY, ScenarioFolder
+from tests.conftest import CASE_STUDY, MINIMAL, ScenarioFolder
 
 GREEN, ORANGE, RED = 0, 1, 2
 
@@ -460,3 +460,33 @@ def test_a_negative_res_curtailment_price_makes_the_downward_cost_negative(folde
     assert float(negative.bid_cost_eur_per_h.where(down).min()) < 0
     assert np.allclose(negative.bid_cost_eur_per_h.where(down, 0), -10 * np.abs(negative.quantity_mw.where(down, 0)))
     xr.testing.assert_equal(a.status, negative.status)  # prices do not move the grid
+
+
+def test_a_blocked_working_point_offers_no_feasible_flexibility(small_run):
+    from flexopt.report import substation_metrics
+
+    _, datasets = small_run
+    ds = datasets["A"].copy(deep=True)
+    before = substation_metrics(ds, "down")["feasible_flexibility_gwh_per_y"]
+    busiest = int(np.argmax(np.abs(ds.quantity_mw.sel(bid_point=-4)).sum("feeder").values))
+    ds.status.loc[dict(interval=busiest, bid_point=0)] = RED
+    after = substation_metrics(ds, "down")["feasible_flexibility_gwh_per_y"]
+    lost = float(np.abs(ds.quantity_mw.sel(interval=busiest, bid_point=-4)).sum() * ds.weight_h[busiest]) / 1000
+    assert after == pytest.approx(before - lost)
+
+
+def test_an_end_user_class_offers_its_participating_share_in_percent_or_in_mw(folder):
+    from flexopt.bids import compile_bids
+
+    rules = ('bids {\n  enduser residential participation 50 %  down -10 % at 40 EUR/MWh  up +1 MW at 60 EUR/MWh\n}\n')
+    scenario = folder.load(MINIMAL + rules)
+    case = scenario.cases[0]
+    profiles = compile_profiles(scenario, case)
+    feeder_net = build_feeder_net(scenario, case, scenario.feeder("R1"))
+    points = operating_points(feeder_net, case, profiles)
+    book = compile_bids(feeder_net, case, points, profiles.prices)
+    group = [r.name for r in book.resources].index("R1:residential")
+    demand = profiles.feeder_class_demand_mw("R1", "residential")
+    assert np.allclose(book.down_mw[:, group], 0.10 * 0.5 * demand)
+    assert np.allclose(book.up_mw[:, group], np.minimum(0.5, 0.5 * demand))  # 1 MW x 50 %, at most what it consumes
+    assert np.allclose(book.up_price_eur_per_mwh[:, group], 60.0)
