@@ -116,7 +116,8 @@ def assess_feeder(feeder_net: FeederNet, case: Case, profiles: CaseProfiles, q_p
     bids = bid_points(book, case.study.bid_points_per_direction, case.study.activation)
     n_t, n_p = bids.quantity_mw.shape
     load_p, sgen_p = setpoints(book, bids, points)
-    load_q = load_p * _ratio(points.load_q_mvar, points.load_p_mw)[:, None, :]
+    load_ratio = _ratio(points.load_q_mvar, points.load_p_mw)  # (interval, load): loads keep their power factor
+    load_q = load_p * load_ratio[:, None, :]
     sgen_q = sgen_p * _ratio(points.sgen_q_mvar, points.sgen_p_mw)[:, None, :]
     flow = BatchPowerFlow(net)
     steps = n_t * n_p
@@ -149,7 +150,6 @@ def assess_feeder(feeder_net: FeederNet, case: Case, profiles: CaseProfiles, q_p
     if (units or market) and len(candidates):
         lp = ReactiveLp(len(units), len(net.bus), 2 * len(flow.branch_names), len(market))
         buses = _resource_buses(net, book.resources)
-        load_ratio = _ratio(points.load_q_mvar, points.load_p_mw)
         for s in candidates:
             t, k = divmod(s, n_p)
             offers = _offers_left(book, bids, t, k, market)

@@ -17,7 +17,7 @@ from typing import Mapping
 import numpy as np
 
 from flexopt import expressions as ex
-from flexopt.model import Capability, Case, Der, Offer
+from flexopt.model import Capability, Case, Offer, ResolvedBid
 from flexopt.networks import FeederNet, OperatingPoints
 
 
@@ -81,12 +81,12 @@ def offer_arrays(offer: Offer | None, working_p_mw: np.ndarray, headroom_mw: np.
     return quantity, price
 
 
-def feeder_resources(feeder_net: FeederNet, case: Case, points: OperatingPoints) -> list[tuple[Resource, Der | None, float]]:
-    """The resources of a feeder with the DER behind each (None for a customer class) and its participation."""
+def feeder_resources(feeder_net: FeederNet, case: Case, points: OperatingPoints) -> list[tuple[Resource, ResolvedBid]]:
+    """The resources of a feeder, each with the bid terms that apply to it."""
     net = feeder_net.net
     load_pos = {idx: i for i, idx in enumerate(net.load.index)}
     sgen_pos = {idx: i for i, idx in enumerate(net.sgen.index)}
-    found: list[tuple[Resource, Der | None, float]] = []
+    found: list[tuple[Resource, ResolvedBid]] = []
     for element in feeder_net.ders:
         der = case.der(element.der)
         pos = sgen_pos if element.table == "sgen" else load_pos
@@ -96,7 +96,7 @@ def feeder_resources(feeder_net: FeederNet, case: Case, points: OperatingPoints)
         capability = der.capability if element.table == "sgen" and der.capability.kind != "none" else None
         resource = Resource(der.name, der.kind, element.table, rows, element.shares, der.rated_mw, der.apparent_mva,
                             capability, p_all[:, rows].sum(axis=1), q_all[:, rows].sum(axis=1))
-        found.append((resource, der, case.bid_for(der.name, der.kind, der.customer_class).participation))
+        found.append((resource, case.bid_for(der.name, der.kind, der.customer_class)))
     classes: dict[str, list[tuple[int, float]]] = {}
     for load in feeder_net.loads:
         if load.customer_class is not None:
@@ -114,7 +114,7 @@ def feeder_resources(feeder_net: FeederNet, case: Case, points: OperatingPoints)
         resource = Resource(f"{feeder_net.feeder}:{customer_class}", "enduser", "load", rows, shares,
                             float(p.max()) if len(p) else 0.0, float(p.max()) if len(p) else 0.0, None, p, q,
                             customer_class)
-        found.append((resource, None, bid.participation))  # its working point is the participating part
+        found.append((resource, bid))  # its working point is the participating part
     return found
 
 
@@ -122,11 +122,7 @@ def compile_bids(feeder_net: FeederNet, case: Case, points: OperatingPoints,
                  prices: Mapping[str, np.ndarray]) -> BidBook:
     """Up and down offers of every resource of a feeder over the intervals (Table 2 applied)."""
     resources, ups, downs, up_prices, down_prices = [], [], [], [], []
-    for resource, der, participation in feeder_resources(feeder_net, case, points):
-        if der is not None:
-            bid = case.bid_for(der.name, der.kind, der.customer_class)
-        else:
-            bid = case.bid_for("", "enduser", resource.customer_class)
+    for resource, bid in feeder_resources(feeder_net, case, points):
         p = resource.working_p_mw
         if resource.table == "sgen":
             low = -resource.rated_mw if resource.kind == "storage" else 0.0
@@ -134,14 +130,14 @@ def compile_bids(feeder_net: FeederNet, case: Case, points: OperatingPoints,
         else:  # a load: upward lowers its consumption, downward raises it
             up_room, down_room = np.clip(p, 0, None), np.full_like(p, np.inf)
         group = resource.customer_class is not None
-        up_q, up_price = offer_arrays(bid.up, p, up_room, participation, prices, group)
-        down_q, down_price = offer_arrays(bid.down, p, down_room, participation, prices, group)
+        up_q, up_price = offer_arrays(bid.up, p, up_room, bid.participation, prices, group)
+        down_q, down_price = offer_arrays(bid.down, p, down_room, bid.participation, prices, group)
         resources.append(resource)
         ups.append(up_q)
         downs.append(down_q)
         up_prices.append(up_price)
         down_prices.append(down_price)
-    n = len(prices[next(iter(prices))]) if prices else 0
+    n = points.load_p_mw.shape[0]
     stack = (lambda arrays: np.stack(arrays, axis=1) if arrays else np.zeros((n, 0)))
     return BidBook(feeder_net.feeder, tuple(resources), stack(ups), stack(downs), stack(up_prices), stack(down_prices))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -87,9 +88,6 @@ def write_report(datasets: Mapping[str, xr.Dataset], folder: Path, table3: pd.Da
     first = next(iter(datasets.values()))
     scenario = str(first.attrs.get("scenario", ""))
     labelled = table4.rename(index=dict(TABLE4_ROWS))
-    shares = table3.copy()
-    if "points" in shares.columns.get_level_values(-1):
-        shares = shares.astype({c: "float64" for c in shares.columns})
     sections = [
         f"<h1>Flexibility at the TSO/DSO interface — {html.escape(scenario)}</h1>",
         "<p>For every feeder, typical-day interval and bid point, the DERs' offers were checked with an AC "
@@ -98,7 +96,7 @@ def write_report(datasets: Mapping[str, xr.Dataset], folder: Path, table3: pd.Da
         "<b class=red>red</b> points would be blocked by the DSO. Method: docs/method.md.</p>",
         "<h2>Scenario</h2>", _summary(datasets),
         "<h2>Table 3 — operating points per feeder (% of the bid points that move the PCC)</h2>",
-        _table(shares, 1),
+        _table(table3, 1),
         "<h2>Table 4 — flexibility of the whole substation</h2>", _table(labelled, 3),
         "<h2>Figures</h2>", "".join(_figure(p) for p in figures) or "<p>No figures.</p>",
         "<h2>Provenance</h2>", _provenance(datasets),
@@ -111,7 +109,16 @@ def write_report(datasets: Mapping[str, xr.Dataset], folder: Path, table3: pd.Da
     return path
 
 
-def write_outputs(datasets: Mapping[str, xr.Dataset], folder: Path, figures: bool = True) -> list[Path]:
+@dataclass(frozen=True)
+class WrittenReport:
+    """What `write_outputs` wrote, and the tables it wrote (so that nobody computes them twice)."""
+
+    table3: pd.DataFrame
+    table4: pd.DataFrame
+    paths: tuple[Path, ...]
+
+
+def write_outputs(datasets: Mapping[str, xr.Dataset], folder: Path, figures: bool = True) -> WrittenReport:
     """Tables (CSV, Markdown), figures (PNG) and report.html for stored case datasets, in ``folder``."""
     from flexopt.report import write_tables
 
@@ -122,4 +129,5 @@ def write_outputs(datasets: Mapping[str, xr.Dataset], folder: Path, figures: boo
 
         pictures = write_figures(datasets, folder)
     report = write_report(datasets, folder, table3, table4, pictures)
-    return [folder / n for n in ("table3.csv", "table3.md", "table4.csv", "table4.md")] + pictures + [report]
+    tables = [folder / n for n in ("table3.csv", "table3.md", "table4.csv", "table4.md")]
+    return WrittenReport(table3, table4, tuple(tables + pictures + [report]))

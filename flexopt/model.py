@@ -9,6 +9,8 @@ still point the user at the line that caused a problem.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,23 @@ AMBITS = ("rural", "urban", "dedicated")
 DAY_TYPES = ("working", "saturday", "holiday")
 STATIC_KINDS = ("pv", "storage")  # inverter-connected in the paper's sense
 REMEDIES = ("reactive", "redispatch")
+
+
+@functools.lru_cache(maxsize=32)
+def public_holidays(country: str | None, year: int) -> frozenset[dt.date]:
+    """The public holidays of a country (ISO code) in a year, from the ``holidays`` package; none without one."""
+    if not country:
+        return frozenset()
+    import holidays
+
+    return frozenset(holidays.country_holidays(country, years=year))
+
+
+def day_type_index(day: dt.date, public: frozenset[dt.date]) -> int:
+    """Index into DAY_TYPES: Sundays and public holidays are holidays, Saturdays Saturdays, the rest working days."""
+    if day.weekday() == 6 or day in public:
+        return 2
+    return 1 if day.weekday() == 5 else 0
 
 
 @dataclass(frozen=True)

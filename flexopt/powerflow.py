@@ -157,10 +157,8 @@ class BatchPowerFlow:
     def results(self, v: np.ndarray, converged: np.ndarray, p_at_busbar_mw: np.ndarray | float = 0.0,
                 q_at_busbar_mvar: np.ndarray | float = 0.0) -> FlowResult:
         """Branch loading and busbar exchange from bus voltages (rows: steps; columns: the net's buses)."""
-        v_ppc = np.empty_like(v)
-        v_ppc[:, self.ppc_of_bus] = v
-        i_f = np.abs(v_ppc @ self.yf.T) * self.i_base_f_ka
-        i_t = np.abs(v_ppc @ self.yt.T) * self.i_base_t_ka
+        v_ppc = self._to_ppc(v)
+        i_f, i_t = self._end_currents_ka(v_ppc)
         loading = 100.0 * np.maximum(i_f / self.branch_max_f_ka, i_t / self.branch_max_t_ka)
         s_slack = v_ppc[:, self.slack_ppc] * np.conj(v_ppc @ self.ybus[self.slack_ppc]) * self.base_mva
         return FlowResult(v, converged, loading, s_slack.real + p_at_busbar_mw, s_slack.imag + q_at_busbar_mvar)
@@ -185,8 +183,7 @@ class BatchPowerFlow:
         from pandapower.pypower.dSbus_dV import dSbus_dV
         from scipy.sparse import csr_matrix
 
-        v_ppc = np.empty_like(v)
-        v_ppc[self.ppc_of_bus] = v
+        v_ppc = self._to_ppc(v)
         ds_dvm, ds_dva = dSbus_dV(csr_matrix(self.ybus), v_ppc)
         ds_dvm, ds_dva = np.asarray(ds_dvm.todense()), np.asarray(ds_dva.todense())
         n = len(v_ppc)
@@ -195,9 +192,9 @@ class BatchPowerFlow:
                         [ds_dva[np.ix_(pq, pq)].imag, ds_dvm[np.ix_(pq, pq)].imag]])
         position = {b: i for i, b in enumerate(pq)}
         rhs = np.zeros((2 * len(pq), len(buses)))
+        offset = len(pq) if power == "reactive" else 0  # Q mismatch rows follow the P rows
         for j, bus in enumerate(buses):
             ppc_bus = self.ppc_of_bus[self.position_of_bus[int(bus)]]
-            offset = len(pq) if power == "reactive" else 0  # Q mismatch rows follow the P rows
             rhs[offset + position[ppc_bus], j] = 1.0 / self.base_mva  # 1 Mvar or 1 MW in pu
         dx = np.linalg.solve(jac, rhs)
         dva = np.zeros((n, len(buses)))
@@ -218,6 +215,14 @@ class BatchPowerFlow:
 
     def branch_currents_ka(self, v: np.ndarray) -> np.ndarray:
         """Current magnitude at both ends of every branch for one step: (2 * branch,)."""
+        return np.concatenate(self._end_currents_ka(self._to_ppc(v)))
+
+    def _to_ppc(self, v: np.ndarray) -> np.ndarray:
+        """Bus voltages (one step, or rows of steps) in the order of pandapower's internal case."""
         v_ppc = np.empty_like(v)
-        v_ppc[self.ppc_of_bus] = v
-        return np.concatenate([np.abs(self.yf @ v_ppc) * self.i_base_f_ka, np.abs(self.yt @ v_ppc) * self.i_base_t_ka])
+        v_ppc[..., self.ppc_of_bus] = v
+        return v_ppc
+
+    def _end_currents_ka(self, v_ppc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Current magnitude at the from and at the to end of every branch, kA."""
+        return np.abs(v_ppc @ self.yf.T) * self.i_base_f_ka, np.abs(v_ppc @ self.yt.T) * self.i_base_t_ka

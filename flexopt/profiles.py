@@ -13,6 +13,7 @@ zone) or read from CSV. Prices are read from CSV or evaluated from expressions.
 
 from __future__ import annotations
 
+import calendar as pycalendar
 import csv
 import datetime as dt
 import functools
@@ -27,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from flexopt.errors import FlexoptError, Problem, Span, did_you_mean, known_list
-from flexopt.expressions import evaluate
+from flexopt.expressions import evaluate, references
 from flexopt.files import atomic_path
-from flexopt.model import Calendar, Case, Der, Price, ProfileSource, Scenario
+from flexopt.model import Calendar, Case, Der, Price, ProfileSource, Scenario, day_type_index, public_holidays
 
 # ---------------------------------------------------------------------------
 # Climate assumptions of the generators (documented in docs/case_study.md)
@@ -108,8 +109,8 @@ class YearIndex:
 @functools.lru_cache(maxsize=8)
 def _year_index(seasons_months: tuple[tuple[int, ...], ...], steps_per_day: int, year: int,
                 holiday_country: str | None) -> YearIndex:
-    hours = pd.date_range(dt.datetime(year, 1, 1), periods=(8784 if _is_leap(year) else 8760), freq="h")
-    public = _public_holidays(holiday_country, year)
+    hours = pd.date_range(dt.datetime(year, 1, 1), periods=(8784 if pycalendar.isleap(year) else 8760), freq="h")
+    public = public_holidays(holiday_country, year)
     season_of = {m: i for i, months in enumerate(seasons_months) for m in months}
     step_hours = 24 // steps_per_day
     interval = np.full(len(hours), -1, dtype=int)
@@ -117,8 +118,7 @@ def _year_index(seasons_months: tuple[tuple[int, ...], ...], steps_per_day: int,
         s = season_of.get(stamp.month)
         if s is None:
             continue
-        day = stamp.date()
-        d = 2 if (day.weekday() == 6 or day in public) else 1 if day.weekday() == 5 else 0
+        d = day_type_index(stamp.date(), public)
         interval[i] = (s * 3 + d) * steps_per_day + stamp.hour // step_hours
     return YearIndex(hours, interval)
 
@@ -146,18 +146,6 @@ def to_typical_days(hourly: np.ndarray, calendar: Calendar) -> np.ndarray:
             if np.isnan(by_day[s, d]).any():
                 by_day[s, d] = np.nanmean(by_day[s], axis=0)
     return np.nan_to_num(by_day.reshape(n), nan=float(np.nanmean(hourly)))
-
-
-def _is_leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-
-
-def _public_holidays(country: str | None, year: int) -> dict[dt.date, str]:
-    if not country:
-        return {}
-    import holidays
-
-    return dict(holidays.country_holidays(country, years=year))
 
 
 # ---------------------------------------------------------------------------
@@ -258,7 +246,7 @@ def _bdew_year(year: int, holiday_country: str | None) -> pd.DataFrame:
     """demandlib's BDEW profiles of the year, hourly means, plus its industrial step profile."""
     from demandlib import bdew, particular_profiles
 
-    holidays = _public_holidays(holiday_country, year)
+    holidays = sorted(public_holidays(holiday_country, year))  # demandlib takes a list (or dict) of dates
     # demandlib 0.2 calls warnings.simplefilter("error") globally inside ElecSlp: contain it, or every
     # later warning in the process (pandapower, lightsim2grid) would become an exception.
     with warnings.catch_warnings():
@@ -453,8 +441,6 @@ def _prices(prices: tuple[Price, ...], calendar: Calendar, n: int) -> dict[str, 
             if price.expr is None:
                 values[price.name] = read_csv_series(price.path, price.column, calendar, price.span) * price.scale
             else:
-                from flexopt.expressions import references
-
                 if any(ref.name not in values for ref in references(price.expr)):
                     continue
                 values[price.name] = np.broadcast_to(np.asarray(evaluate(price.expr, values), dtype=float), (n,)).copy()

@@ -39,7 +39,6 @@ def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool 
                  scheduler: str | None = None, verbose: bool = False) -> dict[str, Path]:
     """Assess each case and write OUT/<scenario>/<case>.nc and the tables; returns the dataset paths."""
     from flexopt.html_report import write_outputs
-    from flexopt.report import table3, table4
     from flexopt.sweep import plan, run_sweep
 
     scenario = _load(file)
@@ -49,11 +48,12 @@ def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool 
     paths = {m.case: path for m, path in done.items()}
     datasets = {case: xr.load_dataset(path) for case, path in paths.items()}
     folder = Path(out) / scenario.name
-    write_outputs(datasets, folder)
+    written = write_outputs(datasets, folder)
     if not quiet:
-        _print_tables(table3(datasets), table4(datasets))
+        _print_tables(written.table3, written.table4)
+        figures = sum(1 for path in written.paths if path.suffix == ".png")
         print(f"written to {folder}/: {len(paths)} datasets (.nc), table3 and table4 (.csv, .md), "
-              f"{len(list(folder.glob('*.png')))} figures (.png), report.html")
+              f"{figures} figures (.png), report.html")
     return paths
 
 
@@ -155,7 +155,7 @@ def report_command(files: list[str], out: str | None) -> int:
         datasets[str(ds.attrs["case"])] = ds
     folder = Path(out) if out else Path(files[0]).resolve().parent
     written = write_outputs(datasets, folder)
-    print(f"written to {folder}/: " + ", ".join(p.name for p in written))
+    print(f"written to {folder}/: " + ", ".join(p.name for p in written.paths))
     return 0
 
 

@@ -49,6 +49,8 @@ from flexopt.model import (
     Scenario,
     Study,
     Substation,
+    day_type_index,
+    public_holidays,
     TransformerData,
 )
 
@@ -1322,27 +1324,16 @@ def default_capability(kind: str, rated_mw: float) -> Capability:
 
 def _count_days(year: int, seasons: list[tuple[str, tuple[int, ...]]], country: str | None) -> tuple[tuple[int, ...], ...]:
     """Days of each season and day type in a calendar year (Sundays and public holidays are holidays)."""
-    public = _public_holidays(country, year) if country else set()
+    public = public_holidays(country, year)
     season_of = {m: i for i, (_, months) in enumerate(seasons) for m in months}
     counts = [[0, 0, 0] for _ in seasons]
     day = dt.date(year, 1, 1)
     while day.year == year:
         s = season_of.get(day.month)
         if s is not None:
-            if day.weekday() == 6 or day in public:
-                counts[s][2] += 1
-            elif day.weekday() == 5:
-                counts[s][1] += 1
-            else:
-                counts[s][0] += 1
+            counts[s][day_type_index(day, public)] += 1
         day += dt.timedelta(days=1)
     return tuple(tuple(row) for row in counts)
-
-
-def _public_holidays(country: str, year: int) -> set[dt.date]:
-    import holidays
-
-    return set(holidays.country_holidays(country, years=year).keys())
 
 
 @functools.lru_cache(maxsize=64)
