@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def main(argv: list[str]) -> None:
     started = time.perf_counter()
-    from flexopt import syntax, validate  # noqa: F401 - imports are measured here
+    from flexopt.language import syntax, validate  # noqa: F401 - imports are measured here
 
     imported = time.perf_counter()
     syntax.parser()

@@ -30,10 +30,10 @@ CASE_STUDY = REPO / "scenarios" / "sardinia_ps.flex"
 def power_flows(rows: list[tuple[str, str, str]]) -> None:
     import pandapower as pp
 
-    from flexopt.networks import build_feeder_net, operating_points
-    from flexopt.powerflow import BatchPowerFlow
-    from flexopt.profiles import compile_profiles
-    from flexopt.validate import load_scenario
+    from flexopt.compile.networks import build_feeder_net, operating_points
+    from flexopt.engine.powerflow import BatchPowerFlow
+    from flexopt.compile.profiles import compile_profiles
+    from flexopt.language.validate import load_scenario
 
     scenario, _ = load_scenario(CASE_STUDY)
     case = scenario.case("A")
@@ -74,7 +74,7 @@ def power_flows(rows: list[tuple[str, str, str]]) -> None:
     rows.append(("engine speed-up over runpp [goal >= 500x]", f"{runpp_s / engine_s:,.0f} x",
                  f"max |dV| {worst:.1e} pu"))
 
-    from flexopt.lopf import LpData, ReactiveLp, solve_fresh
+    from flexopt.engine.lopf import LpData, ReactiveLp, solve_fresh
 
     lp = ReactiveLp(len(net.sgen), len(net.bus), 2 * len(flow.branch_names))
     busiest = np.argsort(points.sgen_p_mw.sum(axis=1))[-40:]

@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return _check(args)
         if args.command == "profiles":
-            from flexopt.profiles import profiles_command
+            from flexopt.run import profiles_command
 
             return profiles_command(args.file, args.case, args.out)
         if args.command == "run":
@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return report_command(args.files, args.out)
         if args.command == "export-nets":
-            from flexopt.networks import export_nets_command
+            from flexopt.run import export_nets_command
 
             return export_nets_command(args.file, args.case, args.out)
     except KeyboardInterrupt:
@@ -135,8 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from flexopt.summary import format_summary
-    from flexopt.validate import load_scenario
+    from flexopt.language.summary import format_summary
+    from flexopt.language.validate import load_scenario
 
     status = EXIT_OK
     for index, file in enumerate(args.files):

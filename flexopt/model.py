@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from flexopt.errors import Span
-from flexopt.expressions import Expr
+from flexopt.language.expressions import Expr
 
 DER_KINDS = ("pv", "wind", "chp", "storage", "enduser")
 #: Groups usable as bid-rule selectors besides the kinds themselves.

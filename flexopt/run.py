@@ -27,7 +27,7 @@ def pick_cases(scenario: Scenario, names: list[str] | None) -> list[Case]:
 
 
 def _load(file: str) -> Scenario:
-    from flexopt.validate import load_scenario
+    from flexopt.language.validate import load_scenario
 
     scenario, warnings = load_scenario(file)
     for warning in warnings:
@@ -38,7 +38,7 @@ def _load(file: str) -> Scenario:
 def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool = False, jobs: int = 1,
                  scheduler: str | None = None, verbose: bool = False) -> dict[str, Path]:
     """Assess each case and write OUT/<scenario>/<case>.nc and the tables; returns the dataset paths."""
-    from flexopt.html_report import write_outputs
+    from flexopt.results.html import write_outputs
     from flexopt.sweep import plan, run_sweep
 
     scenario = _load(file)
@@ -61,8 +61,8 @@ def compare_scenario(file: str, case_names: list[str] | None, out: str, quiet: b
                      scheduler: str | None = None, verbose: bool = False) -> Path:
     """Assess the cases and their placement draws; write compare.nc and compare.csv beside the tables."""
     from flexopt.files import write_text_atomic
-    from flexopt.html_report import write_outputs
-    from flexopt.store import write_dataset
+    from flexopt.results.html import write_outputs
+    from flexopt.results.store import write_dataset
     from flexopt.sweep import plan, run_sweep
 
     scenario = _load(file)
@@ -87,7 +87,7 @@ def compare_scenario(file: str, case_names: list[str] | None, out: str, quiet: b
 def compare_table(datasets: dict[str, xr.Dataset], draws: dict[str, list[xr.Dataset]]) -> pd.DataFrame:
     """Rows (direction, metric); one column per case, plus min/median/max over each case's placement draws
     of the feasible flexibility and its cost."""
-    from flexopt.report import DIRECTIONS, TABLE4_ROWS, substation_metrics
+    from flexopt.results.tables import DIRECTIONS, TABLE4_ROWS, substation_metrics
 
     rows = [(direction, key) for direction in DIRECTIONS for key, _ in TABLE4_ROWS]
     columns: dict[str, list[float]] = {}
@@ -136,7 +136,7 @@ def _print_tables(t3: pd.DataFrame, t4: pd.DataFrame) -> None:
 
 def report_command(files: list[str], out: str | None) -> int:
     """`flexopt report RUN.nc ...`: tables, figures and report.html from stored datasets alone."""
-    from flexopt.html_report import write_outputs
+    from flexopt.results.html import write_outputs
 
     datasets: dict[str, xr.Dataset] = {}
     for file in files:
@@ -168,4 +168,53 @@ def run_command(file: str, case_names: list[str] | None, out: str, quiet: bool, 
 def compare_command(file: str, case_names: list[str] | None, out: str, quiet: bool, jobs: int = 1,
                     scheduler: str | None = None, verbose: bool = False) -> int:
     compare_scenario(file, case_names, out, quiet, jobs, scheduler, verbose)
+    return 0
+
+
+def pick_case(scenario: Scenario, name: str | None) -> Case:
+    """The case named on the command line, or the scenario's first case when none is named."""
+    return scenario.cases[0] if name is None else pick_cases(scenario, [name])[0]
+
+
+def export_nets_command(file: str, case_name: str | None, out: str) -> int:
+    """`flexopt export-nets`: one pandapower JSON per feeder, loads at their annual peak."""
+    import pandapower as pp
+
+    from flexopt.compile.networks import export_nets
+    from flexopt.language.validate import load_scenario
+
+    scenario, warnings = load_scenario(file)
+    for warning in warnings:
+        print(warning.format())
+    case = pick_case(scenario, case_name)
+    paths = export_nets(scenario, case, Path(out))
+    for path in paths:
+        net = pp.from_json(str(path))
+        print(f"{path}: {len(net.bus)} buses, {len(net.line)} lines, {len(net.load)} loads, {len(net.sgen)} sgens")
+    return 0
+
+
+def profiles_command(file: str, case_name: str | None, out: str | None) -> int:
+    """`flexopt profiles`: write a case's typical-day series to CSV (atomically) and print the annual energies."""
+    from flexopt.compile.profiles import compile_profiles, days_hours, profiles_frame
+    from flexopt.files import atomic_path
+    from flexopt.language.validate import load_scenario
+
+    scenario, warnings = load_scenario(file)
+    for warning in warnings:
+        print(warning.format())
+    case = pick_case(scenario, case_name)
+    profiles = compile_profiles(scenario, case)
+    frame = profiles_frame(scenario, case, profiles)
+    path = Path(out) if out else Path("outputs") / scenario.name / "profiles.csv"
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+    print(f"{path}: {len(frame)} intervals, {days_hours(profiles):g} h/y, case {case.name}")
+    by_kind: dict[str, float] = {}
+    for der in case.ders:
+        by_kind[der.kind] = by_kind.get(der.kind, 0.0) + profiles.annual_energy_mwh(profiles.der_p_mw[der.name])
+    demand = sum(profiles.annual_energy_mwh(v) for v in profiles.class_demand_mw.values())
+    print(f"  demand {demand / 1000:10.2f} GWh/y")
+    for kind, energy in by_kind.items():
+        print(f"  {kind:<6} {energy / 1000:10.2f} GWh/y")
     return 0

@@ -108,10 +108,10 @@ def is_complete(path: Path, scenario_sha256: str, case: str, draw: int | None) -
 def run_member(file: str, case_name: str, draw: int | None, path: str,
                on_feeder: Callable | None = None) -> tuple[str, float]:
     """Assess one member and write its dataset atomically; returns (path, seconds). Runs in any worker."""
-    from flexopt.assess import assess_case
-    from flexopt.profiles import compile_profiles
-    from flexopt.store import to_dataset, write_dataset
-    from flexopt.validate import load_scenario
+    from flexopt.engine.assess import assess_case
+    from flexopt.compile.profiles import compile_profiles
+    from flexopt.results.store import to_dataset, write_dataset
+    from flexopt.language.validate import load_scenario
 
     started = time.perf_counter()
     scenario, _ = load_scenario(file)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from flexopt.errors import FlexoptError
-from flexopt.validate import load_scenario
+from flexopt.language.validate import load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"

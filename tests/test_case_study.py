@@ -11,9 +11,9 @@ import numpy as np
 import pandapower as pp
 import pytest
 
-from flexopt.networks import build_networks, operating_points, set_interval, transformer_loading_percent
-from flexopt.profiles import compile_profiles
-from flexopt.validate import load_scenario
+from flexopt.compile.networks import build_networks, operating_points, set_interval, transformer_loading_percent
+from flexopt.compile.profiles import compile_profiles
+from flexopt.language.validate import load_scenario
 from tests.conftest import CASE_STUDY
 
 #: Annual energies the paper states (section 5), GWh/y.

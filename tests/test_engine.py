@@ -16,14 +16,14 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from flexopt.bids import activation, bid_points, BidBook
-from flexopt.lopf import LpData, ReactiveLp, solve_fresh
-from flexopt.networks import build_feeder_net, export_nets, operating_points
-from flexopt.powerflow import BatchPowerFlow
-from flexopt.profiles import compile_profiles
+from flexopt.compile.bids import activation, bid_points, BidBook
+from flexopt.engine.lopf import LpData, ReactiveLp, solve_fresh
+from flexopt.compile.networks import build_feeder_net, export_nets, operating_points
+from flexopt.engine.powerflow import BatchPowerFlow
+from flexopt.compile.profiles import compile_profiles
 from flexopt.run import run_scenario
-from flexopt.store import apply_point
-from flexopt.validate import load_scenario
+from flexopt.results.store import apply_point
+from flexopt.language.validate import load_scenario
 from tests.conftest import CASE_STUDY, MINIMAL, ScenarioFolder
 
 GREEN, ORANGE, RED = 0, 1, 2
@@ -385,7 +385,7 @@ def test_the_batch_power_flow_matches_runpp_on_an_imported_net_with_transformers
     load_p, load_q = net.load.p_mw.to_numpy()[None], net.load.q_mvar.to_numpy()[None]
     sgen_p, sgen_q = net.sgen.p_mw.to_numpy()[None], net.sgen.q_mvar.to_numpy()[None]
     result = flow.solve(load_p, load_q, sgen_p, sgen_q)
-    from flexopt.powerflow import open_branch_switches
+    from flexopt.engine.powerflow import open_branch_switches
 
     open_branch_switches(net)  # the batch disconnects lines behind open switches; so does the reference
     quiet_runpp(net)
@@ -463,7 +463,7 @@ def test_a_negative_res_curtailment_price_makes_the_downward_cost_negative(folde
 
 
 def test_a_blocked_working_point_offers_no_feasible_flexibility(small_run):
-    from flexopt.report import substation_metrics
+    from flexopt.results.tables import substation_metrics
 
     _, datasets = small_run
     ds = datasets["A"].copy(deep=True)
@@ -476,7 +476,7 @@ def test_a_blocked_working_point_offers_no_feasible_flexibility(small_run):
 
 
 def test_an_end_user_class_offers_its_participating_share_in_percent_or_in_mw(folder):
-    from flexopt.bids import compile_bids
+    from flexopt.compile.bids import compile_bids
 
     rules = ('bids {\n  enduser residential participation 50 %  down -10 % at 40 EUR/MWh  up +1 MW at 60 EUR/MWh\n}\n')
     scenario = folder.load(MINIMAL + rules)

@@ -7,7 +7,7 @@ import builtins
 import numpy as np
 import pytest
 
-from flexopt import expressions as ex
+from flexopt.language import expressions as ex
 from flexopt.errors import FlexoptError
 from tests.conftest import MINIMAL
 
@@ -74,7 +74,7 @@ def test_ratio_of_prices_is_a_plain_number_and_scales_a_price(folder):
     "open('PWNED', 'w')",
 ])
 def test_python_code_in_a_price_expression_is_rejected_and_nothing_runs(folder, monkeypatch, payload):
-    from flexopt import syntax
+    from flexopt.language import syntax
 
     syntax.parser()  # build the parser first: from here on nothing may evaluate code
 

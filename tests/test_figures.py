@@ -10,9 +10,9 @@ import pytest
 import xarray as xr
 from PIL import Image
 
-from flexopt.figures import (STATUS_COLOURS, compare_bars, potential_profile, pq_scatter, price_quantity_curve,
+from flexopt.results.figures import (STATUS_COLOURS, compare_bars, potential_profile, pq_scatter, price_quantity_curve,
                              price_quantity_curves, write_figures)
-from flexopt.report import GREEN, ORANGE, RED, substation_metrics
+from flexopt.results.tables import GREEN, ORANGE, RED, substation_metrics
 from flexopt.run import run_scenario
 from tests.conftest import ScenarioFolder
 from tests.test_engine import SMALL

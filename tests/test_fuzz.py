@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flexopt.errors import FlexoptError
-from flexopt.syntax import decode
-from flexopt.validate import load_scenario_text
+from flexopt.language.syntax import decode
+from flexopt.language.validate import load_scenario_text
 from tests.conftest import CASE_STUDY, MINIMAL, SCENARIOS
 
 SEEDS = [CASE_STUDY.read_text(encoding="utf-8"), MINIMAL + "bids { pv down -100 % at 0 up 10 % at 2 * sell }\n"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flexopt.errors import FlexoptError
-from flexopt.validate import load_scenario, load_scenario_text
+from flexopt.language.validate import load_scenario, load_scenario_text
 from tests.conftest import MINIMAL
 
 # MINIMAL has 11 lines; statements appended below start on line 12.

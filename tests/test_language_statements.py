@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flexopt import expressions as ex
+from flexopt.language import expressions as ex
 from tests.conftest import CASE_STUDY, MINIMAL
 
 
 def test_the_case_study_is_valid_and_holds_the_papers_substation(folder):
-    from flexopt.validate import load_scenario
+    from flexopt.language.validate import load_scenario
 
     scenario, warnings = load_scenario(CASE_STUDY)
     assert scenario.name == "sardinia_ps"
@@ -360,7 +360,7 @@ def test_a_bare_zero_price_may_carry_a_sign(folder):
 
 
 def test_summary_omits_an_unknown_year_and_unstated_participation(folder):
-    from flexopt.summary import bid_rules_table, format_summary
+    from flexopt.language.summary import bid_rules_table, format_summary
 
     scenario = folder.load(MINIMAL + """calendar {
   season all months jan feb mar apr may jun jul aug sep oct nov dec

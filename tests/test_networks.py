@@ -7,8 +7,8 @@ import pandapower as pp
 import pytest
 
 from flexopt.errors import FlexoptError
-from flexopt.networks import build_feeder_net, build_networks, transformer_loading_percent
-from flexopt.validate import load_scenario
+from flexopt.compile.networks import build_feeder_net, build_networks, transformer_loading_percent
+from flexopt.language.validate import load_scenario
 from tests.conftest import CASE_STUDY, MINIMAL
 
 
@@ -24,7 +24,7 @@ def nets_a(case_study):
 
 
 def expected_bus_count(feeder) -> int:
-    from flexopt.networks import LATERAL_LENGTH_SHARE
+    from flexopt.compile.networks import LATERAL_LENGTH_SHARE
 
     lateral_km = LATERAL_LENGTH_SHARE[feeder.ambit] * feeder.length_km
     lateral_sections = max(2, round(feeder.sections * lateral_km / feeder.length_km))

@@ -37,7 +37,7 @@ def test_installed_wheel_checks_the_case_study_outside_the_source_tree(wheel, tm
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
                    check=True, capture_output=True, timeout=300)
     env = dict(os.environ, PYTHONPATH=str(target))
-    code = ("import flexopt, flexopt.syntax as s, sys; "
+    code = ("import flexopt, flexopt.language.syntax as s, sys; "
             "assert flexopt.__file__.startswith(sys.argv[1]), flexopt.__file__; "
             "from importlib import resources; "
             "assert resources.files('flexopt').joinpath('grammar', 'flexopt.lark').is_file(); "

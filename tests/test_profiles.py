@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from flexopt.errors import FlexoptError
-from flexopt.profiles import compile_profiles, read_csv_series, to_typical_days, year_index
+from flexopt.compile.profiles import compile_profiles, read_csv_series, to_typical_days, year_index
 from tests.conftest import CASE_STUDY, MINIMAL
 
 GENERATORS = MINIMAL.replace(
@@ -126,7 +126,7 @@ def test_a_der_energy_scales_its_profile_within_its_rating(folder):
 
 def test_an_unreachable_energy_names_the_der_and_the_most_it_can_give(folder):
     path = folder.write(MINIMAL.replace("der PV1 pv 2 MW at R1 end", "der PV1 pv 2 MW at R1 end  energy 12 GWh/y"))
-    from flexopt.validate import load_scenario
+    from flexopt.language.validate import load_scenario
 
     scenario, _ = load_scenario(path)
     with pytest.raises(FlexoptError) as caught:
@@ -194,7 +194,7 @@ def test_generating_profiles_leaves_the_warning_filters_alone(folder):
     import warnings
 
     before = list(warnings.filters)
-    from flexopt.profiles import _bdew_year
+    from flexopt.compile.profiles import _bdew_year
 
     _bdew_year.cache_clear()
     scenario = folder.load(MINIMAL)

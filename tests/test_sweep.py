@@ -15,7 +15,7 @@ import xarray as xr
 
 from flexopt.run import compare_scenario, run_scenario
 from flexopt.sweep import placement_draw
-from flexopt.validate import load_scenario
+from flexopt.language.validate import load_scenario
 from tests.conftest import ScenarioFolder
 from tests.test_engine import SMALL
 

@@ -32,7 +32,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from flexopt.files import atomic_path
-from flexopt.report import DIRECTIONS, GREEN, ORANGE, RED, TABLE4_ROWS, feasible_points, table4
+from flexopt.results.schema import DIRECTIONS, GREEN, ORANGE, RED
+from flexopt.results.tables import TABLE4_ROWS, feasible_points, table4
 
 DPI = 150
 #: No "Software" tag (it carries matplotlib's version) and no time: files depend on the data only.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from flexopt.expressions import render
+from flexopt.language.expressions import render
 from flexopt.model import Case, Offer, Scenario
 
 

@@ -3,255 +3,36 @@
 The lark grammar (``grammar/flexopt.lark``) defines the syntax; this module turns
 lark's parse tree into typed nodes that keep every value as written (number and
 unit) and where it was written. Meaning, units and references are checked later
-by :mod:`flexopt.validate`. Syntax errors become one :class:`FlexoptError` with
-the place, what was expected and a hint.
+by :mod:`flexopt.language.validate`. Syntax errors become one :class:`FlexoptError` with
+the place, what was expected and a hint (:mod:`flexopt.language.syntax_errors`). The node
+classes live in :mod:`flexopt.language.tree` and are re-exported here.
 """
 
 from __future__ import annotations
 
 import functools
-import re
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Union
 
 import lark
 from lark import Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.exceptions import UnexpectedInput, VisitError
 
-from flexopt import expressions as ex
-from flexopt.errors import FlexoptError, Problem, Span, did_you_mean
-from flexopt.units import ALL_UNITS
+from flexopt.language import expressions as ex
+from flexopt.errors import FlexoptError, Problem, Span
+from flexopt.language.syntax_errors import syntax_problem
+# the node classes are re-exported: sx.Word, sx.CalendarBlock, ... keep working
+from flexopt.language.tree import (  # noqa: F401
+    Word, Quantity, Setting, Header, CalendarBlock, SeasonDecl, DaysDecl, ProfileDecl, PriceDecl,
+    TransformerDecl, SubstationBlock, LimitsBlock, ConductorDecl, FeederDecl, Point, LocationDecl,
+    CapabilityDecl, DerDecl, Selector, OfferDecl, BidRuleDecl, BidsBlock, ReactiveDecl, ReactiveBlock,
+    StudyBlock, CaseDecl, ScenarioSyntax,
+)
 
 #: Largest scenario file accepted; scenarios are a few kB, this guards against mistakes.
 MAX_SCENARIO_BYTES = 4 * 1024 * 1024
 #: Deepest nesting of parentheses in a price expression.
 MAX_EXPRESSION_DEPTH = 50
-
-
-# ---------------------------------------------------------------------------
-# Syntax tree nodes
-# ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Word:
-    """An identifier, keyword or quoted string as written (quotes removed)."""
-
-    text: str
-    span: Span
-    quoted: bool = False
-
-
-@dataclass(frozen=True)
-class Quantity:
-    """A number with its unit as written (``None`` when no unit was given)."""
-
-    value: float
-    unit: str | None
-    span: Span
-
-
-@dataclass(frozen=True)
-class Setting:
-    """A ``keyword value`` line inside a block; ``value`` depends on the keyword."""
-
-    key: str
-    value: object
-    span: Span
-
-
-@dataclass(frozen=True)
-class Header:
-    name: Word
-    title: str | None
-    span: Span
-
-
-@dataclass(frozen=True)
-class CalendarBlock:
-    settings: tuple[Setting, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class SeasonDecl:
-    name: Word
-    months: tuple[Word, ...]
-
-
-@dataclass(frozen=True)
-class DaysDecl:
-    season: Word
-    counts: tuple[tuple[Word, Quantity], ...]
-
-
-@dataclass(frozen=True)
-class ProfileDecl:
-    name: Word
-    source: str  # "csv" or "generated"
-    path: Word | None
-    column: Word | None
-    generator: Word | None
-    params: tuple[tuple[Word, Union[Quantity, Word]], ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class PriceDecl:
-    name: Word
-    path: Word | None
-    column: Word | None
-    unit: Word | None
-    expr: ex.Expr | None
-    span: Span
-
-
-@dataclass(frozen=True)
-class TransformerDecl:
-    rating: Quantity
-    hv: Quantity
-    lv: Quantity
-    options: tuple[Setting, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class SubstationBlock:
-    name: Word
-    settings: tuple[Setting, ...]  # "transformer" (TransformerDecl), "busbar" (Quantity)
-    span: Span
-
-
-@dataclass(frozen=True)
-class LimitsBlock:
-    settings: tuple[Setting, ...]  # "voltage" (low, high), "loading"/"line loading"/"transformer loading"
-    span: Span
-
-
-@dataclass(frozen=True)
-class ConductorDecl:
-    name: Word
-    params: tuple[tuple[Word, Quantity], ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class FeederDecl:
-    name: Word
-    ambit: Word | None
-    source: str  # "synthetic", "file" or "pandapower"
-    reference: Word | None  # file path or builder name
-    settings: tuple[Setting, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class Point:
-    """A position along a feeder: start/middle/end or a quantity (% of length or km)."""
-
-    word: str | None
-    quantity: Quantity | None
-    span: Span
-
-
-@dataclass(frozen=True)
-class LocationDecl:
-    feeder: Word
-    kind: str  # "point", "along" or "bus"
-    start: Point | None
-    end: Point | None
-    bus: Word | None
-    span: Span
-
-
-@dataclass(frozen=True)
-class CapabilityDecl:
-    kind: str  # semicircle, limited, rectangular, triangular, synchronous, none
-    pf: float | None
-    injecting_pf: float | None
-    absorbing_pf: float | None
-    span: Span
-
-
-@dataclass(frozen=True)
-class DerDecl:
-    name: Word
-    kind: Word
-    customer_class: Word | None
-    rated: Quantity
-    storage_energy: Quantity | None
-    location: LocationDecl
-    settings: tuple[Setting, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class Selector:
-    words: tuple[Word, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class OfferDecl:
-    direction: str  # "down" or "up"
-    quantity: Quantity | None  # None for "none"
-    price: ex.Expr | None
-    span: Span
-
-
-@dataclass(frozen=True)
-class BidRuleDecl:
-    selectors: tuple[Selector, ...]
-    participation: tuple[Quantity, ...]
-    offers: tuple[OfferDecl, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class BidsBlock:
-    rules: tuple[BidRuleDecl, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class ReactiveDecl:
-    mode: str  # "paid", "free" or "unavailable"
-    expr: ex.Expr | None
-    per_unit: Word | None
-    span: Span
-
-
-@dataclass(frozen=True)
-class ReactiveBlock:
-    items: tuple[ReactiveDecl, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class StudyBlock:
-    settings: tuple[Setting, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class CaseDecl:
-    name: Word
-    title: str | None
-    extends: Word | None
-    statements: tuple[object, ...]
-    span: Span
-
-
-@dataclass(frozen=True)
-class ScenarioSyntax:
-    """A whole parsed file: its header and statements in order."""
-
-    file: str
-    text: str
-    header: Header
-    statements: tuple[object, ...]
 
 
 # ---------------------------------------------------------------------------
@@ -264,7 +45,7 @@ def grammar_text() -> str:
     packaged = resources.files("flexopt").joinpath("grammar", "flexopt.lark")
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")
-    source_tree = Path(__file__).resolve().parent.parent / "grammar" / "flexopt.lark"
+    source_tree = Path(__file__).resolve().parents[2] / "grammar" / "flexopt.lark"
     if source_tree.is_file():
         return source_tree.read_text(encoding="utf-8")
     raise FlexoptError([Problem("the flexopt grammar file is missing from this installation",
@@ -696,7 +477,7 @@ def parse_text(text: str, file: str = "<scenario>") -> ScenarioSyntax:
     try:
         tree = parser().parse(text)
     except UnexpectedInput as err:
-        raise FlexoptError([_syntax_problem(err, text, file)], {file: lines}) from None
+        raise FlexoptError([syntax_problem(err, text, file, parser())], {file: lines}) from None
     try:
         children = _ToSyntax(file).transform(tree)
     except VisitError as err:  # a transformer bug, never the user's fault: surface it plainly
@@ -728,187 +509,3 @@ def _check_nesting(text: str, file: str, lines: list[str]) -> None:
         if operators > 200:
             raise FlexoptError([Problem("this line holds more than 200 operators", Span(file, number, 1),
                                         "split the price into named prices: price p1 ...")], {file: lines})
-
-
-# Human descriptions of terminals for "expected ..." messages.
-_TERMINAL_WORDS = {
-    "NAME": "a name",
-    "NUMBER": "a number",
-    "STRING": 'a quoted text ("...")',
-    "UNIT": "a unit",
-    "LBRACE": "'{'",
-    "RBRACE": "'}'",
-    "LPAR": "'('",
-    "RPAR": "')'",
-    "COMMA": "','",
-    "SLASH": "'/'",
-    "STAR": "'*'",
-    "PLUS": "'+'",
-    "MINUS": "'-'",
-    "$END": "the end of the file",
-}
-
-_UNIT_FAMILIES = {
-    "power": ["kW", "MW", "GW"],
-    "energy per year": ["MWh/y", "GWh/y"],
-    "length": ["m", "km"],
-    "price": ["EUR/MWh", "EUR/kWh", "EUR/Mvarh"],
-}
-
-
-def _expected_words(err: UnexpectedToken | UnexpectedCharacters | UnexpectedEOF) -> list[str]:
-    expected = getattr(err, "expected", None) or getattr(err, "allowed", None) or set()
-    terminals = {t.name: t for t in parser().terminals}
-    state = getattr(err, "state", None)
-    if isinstance(err, UnexpectedCharacters) and hasattr(state, "parse_conf"):
-        # what the parser accepts here: the lexer's own list always holds NAME (see _WholeWords)
-        # and folds the keywords into it
-        accepted = state.parse_conf.states[state.position]
-        expected = {name for name in accepted if name in terminals or name == "$END"} or expected
-    words = []
-    for name in sorted(expected):
-        if name in _TERMINAL_WORDS:
-            words.append(_TERMINAL_WORDS[name])
-            continue
-        term = terminals.get(name)
-        if term is not None and term.pattern.type == "str":
-            words.append(f"'{term.pattern.value}'")
-        else:
-            words.append(name.lower())
-    return sorted(set(words), key=lambda w: (not w.startswith("'"), w))
-
-
-def _syntax_problem(err: UnexpectedInput, text: str, file: str) -> Problem:
-    expected = _expected_words(err)
-    keywords = [w.strip("'") for w in expected if w.startswith("'") and w.strip("'").isidentifier()]
-    if isinstance(err, UnexpectedToken) and err.token.type == "$END":
-        lines = text.splitlines() or [""]
-        span = Span(file, len(lines), len(lines[-1]) + 1)
-        message = "the file ends too early"
-        hint = "expected " + _or_list(expected) + (" — is a '}' missing?" if "'}'" in expected else "")
-        return Problem(message, span, hint)
-    if isinstance(err, UnexpectedToken):
-        token = err.token
-        shown = str(token)
-        span = Span(file, token.line, token.column, token.end_line, token.end_column)
-        special = _voltage_pair_problem(err, text, span) or _unit_problem(token, text, file, expected)
-        if special is not None:
-            return special
-        message = f"unexpected '{shown}'"
-        decimal = _decimal_comma_hint(text, token) if token.type == "COMMA" else None
-        if decimal is not None:
-            return Problem(message, span, decimal)
-        hint = None
-        if token.type == "NAME" and keywords:
-            hint = did_you_mean(shown, keywords)
-        if hint is None and token.type in ("NAME",) and "a name" in expected and shown in _reserved_words():
-            hint = f"'{shown}' is a keyword of the language; choose another name"
-        expected_text = "expected " + _or_list(expected)
-        return Problem(message, span, f"{expected_text}" + (f"; {hint}" if hint else ""))
-    # UnexpectedCharacters: a character no token starts with
-    line, column = err.line, err.column
-    char = text[err.pos_in_stream] if 0 <= err.pos_in_stream < len(text) else "?"
-    span = Span(file, line, column, line, column + 1)
-    hint = "expected " + _or_list(expected) if expected else None
-    if char == "'":
-        hint = 'write texts in double quotes: "..."'
-    return Problem(f"unexpected character {char!r}", span, hint)
-
-
-def _previous_token(text: str, position: int) -> Token | None:
-    """The token that ends before ``position`` (comments and spaces skipped); None at the start.
-
-    Tokens never span lines, so lexing starts at a line start: the latest one with a token before
-    ``position``, which keeps this cheap in a long file.
-    """
-    start = text.rfind("\n", 0, position) + 1
-    while True:
-        try:
-            tokens = list(parser().lex(text[start:position]))
-        except lark.exceptions.LarkError:  # the text before an error always lexes; be safe anyway
-            return None
-        if tokens or start == 0:
-            return tokens[-1] if tokens else None
-        start = text.rfind("\n", 0, start - 1) + 1
-
-
-def _voltage_pair_problem(err: UnexpectedToken, text: str, span: Span) -> Problem | None:
-    """``transformer 40 MVA 150 kV/15 kV``: the HV number takes no unit of its own."""
-    token = err.token
-    if set(err.expected) != {"SLASH"} or token.type not in ("NAME", "UNIT"):
-        return None
-    previous = _previous_token(text, token.start_pos)
-    if previous is None or previous.type != "NUMBER":
-        return None
-    unit = str(token) if str(token) in ("kV", "V") else "kV"
-    mv = re.match(r"\s*/?\s*([0-9][0-9.]*)", text[token.end_pos:])
-    pair = f"{previous}/{mv.group(1) if mv else '15'} {unit}"
-    return Problem(f"write the voltage pair with one unit at the end: {pair}", span,
-                   "the HV number takes the unit of the MV one")
-
-
-def _unit_problem(token: Token, text: str, file: str, expected: list[str]) -> Problem | None:
-    """A mistyped unit where one belongs (after a number): ``10 mw``, ``18 MWh/year``, ``85 EUR/MW``.
-
-    The whole word glued by ``/`` is judged, so ``EUR/MW`` is reported as one unit, not as an
-    unexpected ``/``.
-    """
-    line_start = text.rfind("\n", 0, token.start_pos) + 1
-    before = re.search(r"[A-Za-z_][\w/]*$", text[line_start: token.start_pos])  # a word glued to the token's left
-    if token.type != "NAME" and not (token.type == "SLASH" and before):
-        return None
-    start = line_start + before.start() if before else token.start_pos
-    end = token.start_pos + re.match(r"[\w/]*", text[token.start_pos:]).end()
-    previous = _previous_token(text, start)
-    after_number = previous is not None and previous.type == "NUMBER"
-    if not after_number and not (token.type == "NAME" and "a unit" in expected):
-        return None
-    word = text[start:end]
-    column = token.column - (token.start_pos - start)
-    span = Span(file, token.line, column, token.line, column + len(word))
-    return Problem(f"'{word}' is not a unit flexopt knows", span, _unit_fix(word))
-
-
-def _unit_fix(word: str) -> str:
-    """The hint for a mistyped unit: the likely one (``mw`` -> MW, ``MWh/year`` -> MWh/y), then the choices."""
-    by_lower = {unit.lower(): unit for unit in ALL_UNITS}
-    left, _, right = word.lower().partition("/")
-    if left in ("eur", "euro", "euros"):
-        if "var" in right:
-            likely = "EUR/kvarh" if right.startswith("k") else "EUR/Mvarh"
-        else:
-            likely = "EUR/kWh" if right.startswith("k") else "EUR/MWh"
-        return f"did you mean '{likely}'? a price is in EUR/MWh or EUR/kWh, a reactive price in EUR/Mvarh or EUR/kvarh"
-    if left in ("kwh", "mwh", "gwh") and right in ("year", "years", "yr", "a", "annum"):
-        suggestion: str | None = f"did you mean '{by_lower[left + '/y']}'?"
-    else:
-        suggestion = did_you_mean(word, ALL_UNITS)
-    return (suggestion + " " if suggestion else "") + _unit_hint()
-
-
-def _decimal_comma_hint(text: str, token: Token) -> str | None:
-    """``1,5 MW``: a decimal comma between digits, written as a decimal point."""
-    whole = re.search(r"(?<![\w.])[0-9]+$", text[text.rfind("\n", 0, token.start_pos) + 1: token.start_pos])
-    fraction = re.match(r"[0-9]+", text[token.end_pos:])
-    if whole is None or fraction is None:
-        return None
-    return f"use a decimal point: {whole.group()}.{fraction.group()}"
-
-
-def _or_list(words: list[str]) -> str:
-    if len(words) > 10:
-        words = words[:10] + ["..."]
-    if len(words) <= 1:
-        return "".join(words) or "something else"
-    return ", ".join(words[:-1]) + " or " + words[-1]
-
-
-def _unit_hint() -> str:
-    return "; ".join(f"{family}: {', '.join(units)}" for family, units in _UNIT_FAMILIES.items())
-
-
-@functools.lru_cache(maxsize=1)
-def _reserved_words() -> frozenset[str]:
-    return frozenset(
-        t.pattern.value for t in parser().terminals if t.pattern.type == "str" and t.pattern.value.isidentifier()
-    )

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
 from flexopt import __version__
-from flexopt.assess import REASONS, STATUS_MEANINGS, CaseAssessment
 from flexopt.files import atomic_path
+from flexopt.results.schema import GREEN, ORANGE, REASONS, RED, STATUS_MEANINGS
+
+if TYPE_CHECKING:
+    from flexopt.engine.assess import CaseAssessment
 
 ENCODING_LEVEL = 4
 
@@ -57,7 +61,7 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
         "bid_cost_eur_per_h": variable(fp, stack("bid_cost_eur_per_h"), "EUR/h",
                                        "pay-as-bid cost of the activated bids"),
         "status": variable(fp, stack("status").astype(np.int8), "1", "traffic light of the bid point",
-                           flag_values=np.array([0, 1, 2], dtype=np.int8), flag_meanings=STATUS_MEANINGS),
+                           flag_values=np.array([GREEN, ORANGE, RED], dtype=np.int8), flag_meanings=STATUS_MEANINGS),
         "red_reason": variable(fp, stack("red_reason").astype(np.int8), "1", "why the DSO blocks the point",
                                flag_values=np.arange(len(REASONS), dtype=np.int8), flag_meanings=" ".join(REASONS)),
         "q_support_mvar": variable(fp, stack("q_support_mvar"), "Mvar",

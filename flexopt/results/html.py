@@ -83,7 +83,7 @@ def _figure(path: Path) -> str:
 def write_report(datasets: Mapping[str, xr.Dataset], folder: Path, table3: pd.DataFrame, table4: pd.DataFrame,
                  figures: list[Path]) -> Path:
     """report.html in ``folder``: summary, Tables 3 and 4, every figure embedded, provenance."""
-    from flexopt.report import TABLE4_ROWS
+    from flexopt.results.tables import TABLE4_ROWS
 
     first = next(iter(datasets.values()))
     scenario = str(first.attrs.get("scenario", ""))
@@ -120,12 +120,12 @@ class WrittenReport:
 
 def write_outputs(datasets: Mapping[str, xr.Dataset], folder: Path, figures: bool = True) -> WrittenReport:
     """Tables (CSV, Markdown), figures (PNG) and report.html for stored case datasets, in ``folder``."""
-    from flexopt.report import write_tables
+    from flexopt.results.tables import write_tables
 
     table3, table4 = write_tables(datasets, folder)
     pictures: list[Path] = []
     if figures:
-        from flexopt.figures import write_figures
+        from flexopt.results.figures import write_figures
 
         pictures = write_figures(datasets, folder)
     report = write_report(datasets, folder, table3, table4, pictures)

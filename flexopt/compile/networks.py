@@ -338,7 +338,7 @@ def transformer_loading_percent(substation: Substation, p_mw: np.ndarray, q_mvar
 
 def export_nets(scenario: Scenario, case: Case, out: Path) -> list[Path]:
     """Write DIR/<feeder>.json for every feeder, each written atomically; loads at their annual peak."""
-    from flexopt.profiles import compile_profiles
+    from flexopt.compile.profiles import compile_profiles
 
     profiles = compile_profiles(scenario, case)
     out.mkdir(parents=True, exist_ok=True)
@@ -352,30 +352,3 @@ def export_nets(scenario: Scenario, case: Case, out: Path) -> list[Path]:
             pp.to_json(feeder_net.net, str(tmp))
         written.append(path)
     return written
-
-
-def export_nets_command(file: str, case_name: str | None, out: str) -> int:
-    from flexopt.validate import load_scenario
-
-    scenario, warnings = load_scenario(file)
-    for warning in warnings:
-        print(warning.format())
-    case = _pick_case(scenario, case_name)
-    paths = export_nets(scenario, case, Path(out))
-    for path in paths:
-        net = pp.from_json(str(path))
-        print(f"{path}: {len(net.bus)} buses, {len(net.line)} lines, {len(net.load)} loads, {len(net.sgen)} sgens")
-    return 0
-
-
-def _pick_case(scenario: Scenario, name: str | None) -> Case:
-    from flexopt.errors import did_you_mean, known_list
-
-    if name is None:
-        return scenario.cases[0]
-    for case in scenario.cases:
-        if case.name == name:
-            return case
-    names = [c.name for c in scenario.cases]
-    raise FlexoptError([Problem(f"scenario '{scenario.name}' has no case '{name}'", None,
-                                did_you_mean(name, names) or f"cases: {known_list(names)}")])

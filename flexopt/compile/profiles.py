@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from flexopt.errors import FlexoptError, Problem, Span, did_you_mean, known_list
-from flexopt.expressions import evaluate, references
+from flexopt.language.expressions import evaluate, references
 from flexopt.files import atomic_path
 from flexopt.model import Calendar, Case, Der, Price, ProfileSource, Scenario, day_type_index, public_holidays
 
@@ -504,31 +504,6 @@ def profiles_frame(scenario: Scenario, case: Case, profiles: CaseProfiles) -> pd
     for (feeder, customer_class), values in profiles.class_demand_mw.items():
         frame[f"demand_{feeder}_{customer_class}_p_mw"] = values
     return frame
-
-
-def profiles_command(file: str, case_name: str | None, out: str | None) -> int:
-    """`flexopt profiles`: write a case's typical-day series to CSV (atomically) and print the annual energies."""
-    from flexopt.networks import _pick_case
-    from flexopt.validate import load_scenario
-
-    scenario, warnings = load_scenario(file)
-    for warning in warnings:
-        print(warning.format())
-    case = _pick_case(scenario, case_name)
-    profiles = compile_profiles(scenario, case)
-    frame = profiles_frame(scenario, case, profiles)
-    path = Path(out) if out else Path("outputs") / scenario.name / "profiles.csv"
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False, float_format="%.6g")
-    print(f"{path}: {len(frame)} intervals, {days_hours(profiles):g} h/y, case {case.name}")
-    by_kind: dict[str, float] = {}
-    for der in case.ders:
-        by_kind[der.kind] = by_kind.get(der.kind, 0.0) + profiles.annual_energy_mwh(profiles.der_p_mw[der.name])
-    demand = sum(profiles.annual_energy_mwh(v) for v in profiles.class_demand_mw.values())
-    print(f"  demand {demand / 1000:10.2f} GWh/y")
-    for kind, energy in by_kind.items():
-        print(f"  {kind:<6} {energy / 1000:10.2f} GWh/y")
-    return 0
 
 
 def days_hours(profiles: CaseProfiles) -> float:

@@ -16,20 +16,16 @@ from typing import Callable
 
 import numpy as np
 
-from flexopt import expressions as ex
-from flexopt.bids import BidBook, BidPoints, Resource, bid_points, compile_bids, setpoints
-from flexopt.lopf import LpData, ReactiveLp
+from flexopt.language import expressions as ex
+from flexopt.compile.bids import BidBook, BidPoints, Resource, bid_points, compile_bids, setpoints
+from flexopt.engine.lopf import LpData, ReactiveLp
 from flexopt.model import Case, Scenario
-from flexopt.networks import FeederNet, build_networks, operating_points, transformer_loading_percent
-from flexopt.powerflow import BatchPowerFlow
-from flexopt.profiles import CaseProfiles, compile_profiles
+from flexopt.compile.networks import FeederNet, build_networks, operating_points, transformer_loading_percent
+from flexopt.engine.powerflow import BatchPowerFlow
+from flexopt.compile.profiles import CaseProfiles, compile_profiles
+from flexopt.results.schema import (GREEN, LINE, NO_SOLUTION, NONE, ORANGE, OVER_VOLTAGE, RED, SOLVER_FAILURE,
+                                     TRANSFORMER, UNDER_VOLTAGE)
 
-GREEN, ORANGE, RED = 0, 1, 2
-STATUS_MEANINGS = "green orange red"
-#: Why a point is red (0: not red). Codes are stored in the dataset with these meanings.
-REASONS = ("none", "over_voltage", "under_voltage", "line_loading", "transformer_loading", "no_power_flow_solution",
-           "solver_failure")
-NONE, OVER_VOLTAGE, UNDER_VOLTAGE, LINE, TRANSFORMER, NO_SOLUTION, SOLVER_FAILURE = range(len(REASONS))
 #: How many times the LOPF may be re-linearised at the AC result before a point is called red.
 MAX_LOPF_ITERATIONS = 4
 #: Tolerances of the limit checks (the power flow itself is solved to 1e-9 pu).

@@ -16,9 +16,9 @@ from typing import Mapping
 
 import numpy as np
 
-from flexopt import expressions as ex
+from flexopt.language import expressions as ex
 from flexopt.model import Capability, Case, Offer, ResolvedBid
-from flexopt.networks import FeederNet, OperatingPoints
+from flexopt.compile.networks import FeederNet, OperatingPoints
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,8 @@ import pandas as pd
 import xarray as xr
 
 from flexopt.files import write_text_atomic
+from flexopt.results.schema import DIRECTIONS, GREEN, ORANGE, RED
 
-GREEN, ORANGE, RED = 0, 1, 2
-DIRECTIONS = ("up", "down")
 
 
 @dataclass(frozen=True)

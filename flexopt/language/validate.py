@@ -19,9 +19,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable
 
-from flexopt import expressions as ex
-from flexopt import syntax as sx
-from flexopt import units as u
+from flexopt.language import expressions as ex
+from flexopt.language import syntax as sx
+from flexopt.language import units as u
 from flexopt.errors import Problem, ProblemCollector, Span, did_you_mean, file_problem, known_list
 from flexopt.model import (
     CUSTOMER_CLASSES,

@@ -1,0 +1,1 @@
+"""Compile stage: a case of the scenario -> pandapower feeder nets, interval profiles and bid books."""

@@ -1,0 +1,1 @@
+"""Language stage: scenario text -> syntax tree (lark) -> validated :class:`flexopt.model.Scenario`."""
