@@ -1,0 +1,278 @@
+"""Rules of the network: conductors, the substation, feeders, customer mixes and positions on feeders."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+
+from flexopt.language import syntax as sx
+from flexopt.language import units as u
+from flexopt.errors import Span, did_you_mean, known_list
+from flexopt.model import (
+    CUSTOMER_CLASSES,
+    ConductorType,
+    CustomerShare,
+    Feeder,
+    PointOnFeeder,
+    Position,
+    Substation,
+    TransformerData,
+)
+from flexopt.language.validate.context import Context
+
+
+class NetworkRules(Context):
+    """Conductors, substation, feeders, customer mixes, positions."""
+
+    def conductors(self, decls: list[sx.ConductorDecl]) -> tuple[ConductorType, ...]:
+        taken: dict[str, Span] = {}
+        result = []
+        fields = {"resistance": u.RESISTANCE_PER_KM, "reactance": u.RESISTANCE_PER_KM,
+                  "capacitance": u.CAPACITANCE_PER_KM, "ampacity": u.CURRENT}
+        for decl in decls:
+            if not self.name(decl.name, "conductor", taken):
+                continue
+            values: dict[str, float] = {}
+            misspelt = False
+            for key, q in decl.params:
+                if key.text not in fields:
+                    misspelt = True
+                    self.error(f"unknown conductor parameter '{key.text}'", key.span,
+                               did_you_mean(key.text, fields) or f"parameters: {known_list(fields)}")
+                    continue
+                if key.text in values:
+                    self.error(f"'{key.text}' is given twice", key.span)
+                    continue
+                v = self.value(q, fields[key.text], f"the {key.text}", minimum=0,
+                               above=0 if key.text in ("reactance", "ampacity") else None)
+                if v is not None:
+                    values[key.text] = v
+            given = {key.text for key, _ in decl.params}
+            missing = [f for f in fields if f not in given and f != "capacitance"]
+            if missing:
+                if not misspelt:  # a misspelt parameter is reported as such, not once more as missing
+                    self.error(f"conductor '{decl.name.text}' lacks {', '.join(missing)}", decl.span,
+                               "give resistance and reactance in ohm/km and ampacity in A")
+                continue
+            if all(f in values for f in fields if f != "capacitance"):
+                result.append(ConductorType(decl.name.text, values["resistance"], values["reactance"],
+                                            values.get("capacitance", 0.0), values["ampacity"], decl.span))
+        self.conductor_names = set(taken)
+        return tuple(result)
+
+
+    def substation(self, block: sx.SubstationBlock | None) -> Substation | None:
+        if block is None:
+            self.error("the scenario has no substation", self.syntax.header.span,
+                       "add: substation PS { transformer 40 MVA 150/15 kV  busbar 1.0 pu }")
+            return None
+        singles = self.settings_once(block.settings, "the substation")
+        busbar = 1.0
+        if "busbar" in singles:
+            busbar = self.value(singles["busbar"].value, u.PER_UNIT, "the busbar voltage setpoint", default_unit="pu",
+                                minimum=0.85, maximum=1.15) or 1.0
+        if "transformer" not in singles:
+            self.error("the substation has no transformer", block.span, "add: transformer 40 MVA 150/15 kV")
+            return None
+        t: sx.TransformerDecl = singles["transformer"].value
+        rated = self.value(t.rating, u.APPARENT_POWER, "the transformer rating", above=0, maximum=1000)
+        lv = self.value(t.lv, u.VOLTAGE, "the MV voltage", above=0, maximum=70)
+        hv = None
+        if lv is not None:
+            hv = self.value(replace(t.hv, unit=t.hv.unit or t.lv.unit), u.VOLTAGE, "the HV voltage", above=lv, maximum=1000)
+        options = self.settings_once(t.options, "the transformer")
+        defaults = {"short circuit voltage": 12.0, "copper losses": 0.4, "iron losses": 20.0, "no load current": 0.05}
+        dims = {"short circuit voltage": u.PERCENT, "copper losses": u.PERCENT, "iron losses": u.POWER,
+                "no load current": u.PERCENT}
+        values = dict(defaults)
+        for key, setting in options.items():
+            dim = dims[key]
+            v = self.value(setting.value, dim, f"the {key}", minimum=0, maximum=50 if dim is u.PERCENT else 10)
+            if v is not None:
+                values[key] = v * (1000.0 if key == "iron losses" else 1.0)  # MW -> kW
+        if values["copper losses"] >= values["short circuit voltage"]:
+            self.error("the copper losses must be below the short-circuit voltage", t.span,
+                       "typical HV/MV values: short circuit voltage 12 %, copper losses 0.4 %")
+        if rated is None or lv is None or hv is None:
+            return None
+        data = TransformerData(rated, hv, lv, values["short circuit voltage"], values["copper losses"],
+                               values["iron losses"], values["no load current"])
+        return Substation(block.name.text, data, busbar, block.span)
+
+    # -- feeders --------------------------------------------------------------------
+    def feeder_list(self, decls: list[sx.FeederDecl]) -> None:
+        taken: dict[str, Span] = {}
+        if not decls:
+            self.error("the scenario has no feeder", self.syntax.header.span,
+                       "add one, e.g.: feeder R1 rural { length 20 km  sections 20  conductor \"NA2XS2Y 1x185 RM/25 12/20 kV\"  demand 10 GWh/y  mix residential 100 % }")
+        for decl in decls:
+            if not self.name(decl.name, "feeder", taken):
+                continue
+            feeder = self.feeder(decl)
+            if feeder is not None:
+                self.feeders[feeder.name] = feeder
+
+    def feeder(self, decl: sx.FeederDecl) -> Feeder | None:
+        where = f"feeder '{decl.name.text}'"
+        singles = self.settings_once(decl.settings, where)
+        ambit = decl.ambit.text if decl.ambit else None
+        synthetic_only = ("length", "sections", "laterals", "conductor")
+        path = builder = None
+        length = sections = None
+        laterals = 0
+        conductor = None
+        if decl.source == "synthetic":
+            for key in ("length", "sections", "conductor"):
+                if key not in singles:
+                    example = {"length": "length 20 km", "sections": "sections 20",
+                               "conductor": 'conductor "NA2XS2Y 1x185 RM/25 12/20 kV"'}[key]
+                    self.error(f"synthetic {where} needs '{key}'", decl.span, f"add: {example}")
+            if "length" in singles:
+                length = self.value(singles["length"].value, u.LENGTH, "the feeder length", above=0, maximum=300)
+            if "sections" in singles:
+                s = self.number(singles["sections"].value, "the number of sections", minimum=1, maximum=2000, integer=True)
+                sections = int(s) if s is not None else None
+            if "laterals" in singles:
+                lat = self.number(singles["laterals"].value, "the number of laterals", minimum=0, maximum=100, integer=True)
+                laterals = int(lat) if lat is not None else 0
+                if sections is not None and laterals >= sections + 1 and lat is not None:
+                    self.error(f"{laterals} laterals need more than {sections} sections", singles["laterals"].span,
+                               "a lateral branches off a node of the main line")
+            if "conductor" in singles:
+                word: sx.Word = singles["conductor"].value
+                if not self.conductor_known(word.text):
+                    self.error(f"unknown conductor type '{word.text}'", word.span,
+                               did_you_mean(word.text, self.conductor_choices())
+                               or "use a pandapower line standard type or declare it: conductor \"name\" { resistance ... }")
+                else:
+                    conductor = word.text
+        else:
+            for key in synthetic_only:
+                if key in singles:
+                    self.error(f"'{key}' applies only to synthetic feeders", singles[key].span,
+                               "an imported feeder takes its lines from its source")
+            if decl.source == "file":
+                if not decl.reference.text.lower().endswith(".json"):
+                    self.error("an imported feeder must be a pandapower JSON file (.json)", decl.reference.span)
+                else:
+                    path = self.data_path(decl.reference, "feeder")
+            else:
+                builder = decl.reference.text
+                choices = pandapower_builders()
+                if builder not in choices:
+                    self.error(f"pandapower.networks has no network builder '{builder}'", decl.reference.span,
+                               did_you_mean(builder, choices) or "e.g. \"create_cigre_network_mv\"")
+        demand = None
+        if "demand" in singles:
+            demand = self.value(singles["demand"].value, u.ENERGY_PER_YEAR, "the annual demand", minimum=0, maximum=1e7)
+        elif decl.source == "synthetic":
+            self.error(f"synthetic {where} needs 'demand'", decl.span, "add the annual energy of its loads: demand 10 GWh/y")
+        mix: list[CustomerShare] = []
+        if "mix" in singles:
+            mix = self.customer_mix(singles["mix"])
+        elif demand:
+            self.error(f"{where} needs a customer 'mix' for its demand", decl.span, "add e.g.: mix residential 60 %  commercial 40 %")
+        pf = 0.95
+        if "power factor" in singles:
+            pf = self.number(singles["power factor"].value, "the load power factor", above=0, maximum=1) or pf
+        return Feeder(decl.name.text, ambit, decl.source, path, builder, length, sections, laterals, conductor,
+                      demand, tuple(mix), pf, decl.span)
+
+    def customer_mix(self, setting: sx.Setting) -> list[CustomerShare]:
+        shares: list[CustomerShare] = []
+        seen: set[str] = set()
+        total = 0.0
+        for word, q in setting.value:
+            if word.text not in CUSTOMER_CLASSES:
+                self.error(f"unknown customer class '{word.text}'", word.span,
+                           did_you_mean(word.text, CUSTOMER_CLASSES) or f"classes: {known_list(CUSTOMER_CLASSES)}")
+                continue
+            if word.text not in self.profiles:
+                self.error(f"no profile for the {word.text} customers", word.span,
+                           f"declare one named like the class: profile {word.text} generated demand {{ class {word.text} }}")
+            if word.text in seen:
+                self.error(f"customer class '{word.text}' appears twice in the mix", word.span)
+                continue
+            seen.add(word.text)
+            share = self.value(q, u.PERCENT, f"the {word.text} share", minimum=0, maximum=100)
+            if share is None:
+                continue
+            total += share
+            shares.append(CustomerShare(word.text, share / 100.0))
+        if shares and abs(total - 100.0) > 0.01 and len(shares) == len(setting.value):
+            self.error(f"the customer mix adds up to {total:g} %, not 100 %", setting.span,
+                       "the shares split the feeder's annual demand among classes")
+        return shares
+
+    def conductor_known(self, name: str) -> bool:
+        return name in self.conductor_names or name in pandapower_line_types()
+
+    def conductor_choices(self) -> list[str]:
+        return sorted(self.conductor_names | set(pandapower_line_types()))
+
+
+    def position(self, loc: sx.LocationDecl) -> Position | None:
+        feeder = self.feeders.get(loc.feeder.text)
+        if feeder is None:
+            if loc.feeder.text not in {f.name.text for f in self.syntax.statements if isinstance(f, sx.FeederDecl)}:
+                self.error(f"unknown feeder '{loc.feeder.text}'", loc.feeder.span,
+                           did_you_mean(loc.feeder.text, self.feeders) or f"feeders: {known_list(self.feeders)}")
+            return None
+        if loc.kind == "bus":
+            if not loc.bus.text:
+                self.error("the bus name is empty", loc.bus.span)
+                return None
+            return Position(feeder.name, "bus", None, None, loc.bus.text, loc.span)
+        start = self.point(loc.start, feeder)
+        end = self.point(loc.end, feeder) if loc.kind == "along" else None
+        if start is None or (loc.kind == "along" and end is None):
+            return None
+        if end is not None and feeder.length_km:
+            a = start.fraction if start.fraction is not None else start.km / feeder.length_km
+            b = end.fraction if end.fraction is not None else end.km / feeder.length_km
+            if a >= b:
+                self.error("the stretch runs backwards or is empty", loc.span,
+                           "write it from the busbar outwards: from 40 % to end")
+                return None
+        return Position(feeder.name, loc.kind, start, end, None, loc.span)
+
+    def point(self, point: sx.Point, feeder: Feeder) -> PointOnFeeder | None:
+        if point.word is not None:
+            return PointOnFeeder({"start": 0.0, "middle": 0.5, "end": 1.0}[point.word], None)
+        q = point.quantity
+        if q.unit is None:
+            self.error("the position needs a unit", q.span,
+                       f"a share of the feeder's length or a distance from the busbar: at {feeder.name} {q.value:g} % "
+                       f"or at {feeder.name} {q.value:g} km")
+            return None
+        if q.unit == "%":
+            value = self.value(q, u.PERCENT, "the position", minimum=0, maximum=100)
+            return PointOnFeeder(value / 100.0, None) if value is not None else None
+        maximum = feeder.length_km if feeder.length_km else None
+        dim = u.LENGTH if q.unit in u.LENGTH.factors else u.LENGTH_OR_PERCENT  # the latter only to report the unit
+        value = self.value(q, dim, "the position", minimum=0, maximum=maximum)
+        return PointOnFeeder(None, value) if value is not None else None
+
+
+@functools.lru_cache(maxsize=1)
+def pandapower_line_types() -> tuple[str, ...]:
+    """Names of pandapower's line standard types (imported lazily: pandapower is slow to import)."""
+    from pandapower.std_types import basic_line_std_types
+
+    return tuple(basic_line_std_types().keys())
+
+
+@functools.lru_cache(maxsize=1)
+def pandapower_builders() -> tuple[str, ...]:
+    """Functions of pandapower.networks that build a network (not re-exported helpers)."""
+    import inspect
+
+    import pandapower.networks as pn
+
+    names = []
+    for name, obj in vars(pn).items():
+        if name.startswith("_") or not inspect.isfunction(obj):
+            continue
+        if getattr(obj, "__module__", "").startswith("pandapower.networks"):
+            names.append(name)
+    return tuple(sorted(names))
