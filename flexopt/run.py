@@ -176,17 +176,23 @@ def pick_case(scenario: Scenario, name: str | None) -> Case:
     return scenario.cases[0] if name is None else pick_cases(scenario, [name])[0]
 
 
-def export_nets_command(file: str, case_name: str | None, out: str) -> int:
-    """`flexopt export-nets`: one pandapower JSON per feeder, loads at their annual peak."""
-    import pandapower as pp
-
-    from flexopt.compile.networks import export_nets
+def _load_case(file: str, case_name: str | None) -> tuple[Scenario, Case]:
+    """The scenario and the named case (default: the first), its warnings printed on standard output."""
     from flexopt.language.validate import load_scenario
 
     scenario, warnings = load_scenario(file)
     for warning in warnings:
         print(warning.format())
-    case = pick_case(scenario, case_name)
+    return scenario, pick_case(scenario, case_name)
+
+
+def export_nets_command(file: str, case_name: str | None, out: str) -> int:
+    """`flexopt export-nets`: one pandapower JSON per feeder, loads at their annual peak."""
+    import pandapower as pp
+
+    from flexopt.compile.networks import export_nets
+
+    scenario, case = _load_case(file, case_name)
     paths = export_nets(scenario, case, Path(out))
     for path in paths:
         net = pp.from_json(str(path))
@@ -198,12 +204,8 @@ def profiles_command(file: str, case_name: str | None, out: str | None) -> int:
     """`flexopt profiles`: write a case's typical-day series to CSV (atomically) and print the annual energies."""
     from flexopt.compile.profiles import compile_profiles, days_hours, profiles_frame
     from flexopt.files import atomic_path
-    from flexopt.language.validate import load_scenario
 
-    scenario, warnings = load_scenario(file)
-    for warning in warnings:
-        print(warning.format())
-    case = pick_case(scenario, case_name)
+    scenario, case = _load_case(file, case_name)
     profiles = compile_profiles(scenario, case)
     frame = profiles_frame(scenario, case, profiles)
     path = Path(out) if out else Path("outputs") / scenario.name / "profiles.csv"

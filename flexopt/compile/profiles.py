@@ -29,7 +29,6 @@ import pandas as pd
 
 from flexopt.errors import FlexoptError, Problem, Span, did_you_mean, known_list
 from flexopt.language.expressions import evaluate, references
-from flexopt.files import atomic_path
 from flexopt.model import Calendar, Case, Der, Price, ProfileSource, Scenario, day_type_index, public_holidays
 
 # ---------------------------------------------------------------------------

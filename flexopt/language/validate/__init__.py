@@ -19,31 +19,14 @@ from flexopt.language import syntax as sx
 from flexopt.errors import Problem, file_problem
 from flexopt.model import Scenario
 
-from flexopt.language.validate.calendar import DEFAULT_SEASONS, DEFAULT_YEAR, GENERATOR_PARAMS, MONTHS, CalendarRules
+from flexopt.language.validate.calendar import CalendarRules
 from flexopt.language.validate.cases import CaseRules
-from flexopt.language.validate.context import BLOCK_WORDS, SCOPE_BLOCKS, Context, did_you_mean_file
-from flexopt.language.validate.ders import DerRules, default_capability
-from flexopt.language.validate.network import NetworkRules, pandapower_builders, pandapower_line_types
-from flexopt.language.validate.prices import EXPRESSION_FUNCTIONS, PriceRules
+from flexopt.language.validate.context import BLOCK_WORDS, SCOPE_BLOCKS, did_you_mean_file
+from flexopt.language.validate.ders import DerRules
+from flexopt.language.validate.network import NetworkRules
+from flexopt.language.validate.prices import PriceRules
 
-__all__ = [
-    "load_scenario",
-    "load_scenario_text",
-    "validate",
-    "did_you_mean_file",
-    "default_capability",
-    "pandapower_line_types",
-    "pandapower_builders",
-    "GENERATOR_PARAMS",
-    "MONTHS",
-    "DEFAULT_SEASONS",
-    "DEFAULT_YEAR",
-    "EXPRESSION_FUNCTIONS",
-    "DATA_FILE_KINDS",
-    "SCOPE_BLOCKS",
-    "BLOCK_WORDS",
-    "Context",
-]
+__all__ = ["load_scenario", "load_scenario_text", "validate"]
 
 DATA_FILE_KINDS = {".csv": "a CSV data file", ".json": "a JSON file (a pandapower network?)"}
 
