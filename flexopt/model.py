@@ -276,6 +276,14 @@ class Offer:
     quantity_unit: str  # "fraction" or "MW"
     price: Expr  # EUR/MWh
     span: Span
+    derated: bool = False  # upward only: the working point gives up this quantity to offer it
+
+    def quantity_mw(self, basis_mw, participation: float = 1.0):
+        """The offered MW over the intervals: a share of ``basis_mw`` (magnitude), or MW, times participation."""
+        basis = np.abs(np.asarray(basis_mw, dtype=float))
+        if self.quantity_unit == "fraction":
+            return self.quantity * participation * basis
+        return np.full(basis.shape, self.quantity * participation)
 
 
 @dataclass(frozen=True)
@@ -350,9 +358,15 @@ class Case:
     reactive: ReactiveRemuneration
     study: Study
     span: Span | None
+    #: the scenario's feeders (same order) with the items this case and its ancestors change applied;
+    #: what every stage that builds a net or a demand profile for the case reads
+    feeders: tuple[Feeder, ...]
 
     def price(self, name: str) -> Price:
         return next(p for p in self.prices if p.name == name)
+
+    def feeder(self, name: str) -> Feeder:
+        return next(f for f in self.feeders if f.name == name)
 
     def der(self, name: str) -> Der:
         return next(d for d in self.ders if d.name == name)
@@ -394,7 +408,7 @@ class Scenario:
     profiles: tuple[ProfileSource, ...]
     conductor_types: tuple[ConductorType, ...]
     substation: Substation
-    feeders: tuple[Feeder, ...]
+    feeders: tuple[Feeder, ...]  # as declared; a case's own are in Case.feeders
     cases: tuple[Case, ...]
 
     @property

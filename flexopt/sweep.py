@@ -49,7 +49,7 @@ def placement_draw(scenario: Scenario, case: Case, draw: int) -> Case:
     moved = []
     for der in case.ders:
         position = der.position
-        synthetic = scenario.feeder(position.feeder).source == "synthetic"
+        synthetic = case.feeder(position.feeder).source == "synthetic"
         fraction = float(1.0 - rng.random())  # drawn for every DER, so one DER's draw does not shift another's
         if not synthetic or position.kind == "bus":
             moved.append(der)
@@ -57,7 +57,7 @@ def placement_draw(scenario: Scenario, case: Case, draw: int) -> Case:
         if position.kind == "point":
             new = dataclasses.replace(position, start=PointOnFeeder(fraction, None))
         else:
-            length = _stretch_fraction(scenario, position)
+            length = _stretch_fraction(case, position)
             start = fraction * (1.0 - length)
             new = dataclasses.replace(position, start=PointOnFeeder(start, None),
                                       end=PointOnFeeder(min(1.0, start + length), None))
@@ -65,8 +65,8 @@ def placement_draw(scenario: Scenario, case: Case, draw: int) -> Case:
     return dataclasses.replace(case, ders=tuple(moved))
 
 
-def _stretch_fraction(scenario: Scenario, position: Position) -> float:
-    feeder = scenario.feeder(position.feeder)
+def _stretch_fraction(case: Case, position: Position) -> float:
+    feeder = case.feeder(position.feeder)  # its length as the case sees it
 
     def fraction(point: PointOnFeeder) -> float:
         if point.fraction is not None:
@@ -150,7 +150,7 @@ def run_sweep(file: str, scenario: Scenario, members: list[Member], jobs: int = 
             for member in todo:
                 def feeder_done(feeder, seconds, label=member.label):
                     progress.detail(f"  {label}: feeder {feeder.feeder} {seconds:.1f} s, {feeder.power_flows} power "
-                                    f"flows, {feeder.lopf_solves} LOPF solves, "
+                                    f"flows, {feeder.lopf_solves} LOPF solves, {feeder.exact_checks} exact checks, "
                                     f"{int((feeder.status == 1).sum())} orange, {int((feeder.status == 2).sum())} red")
 
                 _, seconds = run_member(absolute, member.case, member.draw, str(member.path), feeder_done)

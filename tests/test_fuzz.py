@@ -14,7 +14,8 @@ from flexopt.language.syntax import decode
 from flexopt.language.validate import load_scenario_text
 from tests.conftest import CASE_STUDY, MINIMAL, SCENARIOS
 
-SEEDS = [CASE_STUDY.read_text(encoding="utf-8"), MINIMAL + "bids { pv down -100 % at 0 up 10 % at 2 * sell }\n"]
+SEEDS = [CASE_STUDY.read_text(encoding="utf-8"), MINIMAL + "bids { pv down -100 % at 0 up 10 % at 2 * sell }\n",
+         MINIMAL + "case A { feeder R1 { length 16 km  laterals 2  demand 7 GWh/y } }\ncase B extends A { feeder R1 { sections 4 } }\n"]
 
 VOCABULARY = [
     "{", "}", "(", ")", ",", "..", "/", "*", "+", "-", "%", '"', "#", "\n", " ", "\t", "\\", "'", "\x00", "\u00e9", "\u202e",

@@ -274,6 +274,40 @@ def test_offer_none_removes_a_direction(folder):
     assert bid.down is not None and bid.up is None
 
 
+def test_an_upward_offer_can_be_made_by_derating_and_the_summary_says_so(folder):
+    from flexopt.language.summary import format_summary
+
+    text = MINIMAL + "bids { pv down -100 % at 0  up +10 % derated at 2 * sell }"
+    scenario = folder.load(text)
+    up = scenario.cases[0].bid_for("PV1", "pv").up
+    assert up.derated and up.quantity == pytest.approx(0.1)
+    assert scenario.cases[0].bid_for("PV1", "pv").down.derated is False
+    assert "+10 % derated" in format_summary(scenario, "test.flex")
+
+
+def test_an_upward_pv_offer_without_derating_is_warned_about_because_it_offers_nothing(folder):
+    from flexopt.language.validate import load_scenario
+
+    _, warnings = load_scenario(folder.write(MINIMAL + "bids { pv down -100 % at 0  up +10 % at 2 * sell }"))
+    assert len(warnings) == 1
+    assert (warnings[0].span.line, warnings[0].span.column) == (12, 29)
+    assert "nothing to offer" in warnings[0].message and "derated" in warnings[0].hint
+
+
+def test_derating_applies_to_generators_only(folder):
+    line, column, message, hint = folder.error(
+        MINIMAL + "bids { enduser industrial  up +5 % derated at 1.1 * buy }")
+    assert (line, column) == (12, 28) and "not to end-users" in message
+    line, column, message, _ = folder.error(
+        MINIMAL + "der ST1 storage 1 MW 2 MWh at R1 end\nbids { storage up 0.5 MW derated at 1.1 * buy }")
+    assert (line, column) == (13, 16) and "not to storage 'ST1'" in message
+
+
+def test_a_downward_offer_cannot_be_derated(folder):
+    line, column, message, _ = folder.error(MINIMAL + "bids { pv down -100 % derated at 0 }")
+    assert line == 12 and column == 23
+
+
 @pytest.mark.parametrize("statement, mode, per_mvarh_at_buy_50", [
     ("remuneration 0.05 * buy per Mvarh", "paid", 2.5),
     ("remuneration 5 % * buy per Mvarh", "paid", 2.5),

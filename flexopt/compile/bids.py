@@ -17,7 +17,10 @@ from typing import Mapping
 import numpy as np
 
 from flexopt.language import expressions as ex
-from flexopt.model import Capability, Case, Offer, ResolvedBid
+from flexopt.model import DER_GROUPS, Capability, Case, Offer, ResolvedBid
+
+#: Kinds whose output the weather caps (renewables): they can offer upward only what they were derated by.
+WEATHER_DRIVEN = DER_GROUPS["res"]
 from flexopt.compile.networks import FeederNet, OperatingPoints
 
 
@@ -36,6 +39,7 @@ class Resource:
     capability: Capability | None  # reactive capability (sgen DERs); None: no reactive support
     working_p_mw: np.ndarray  # (interval,) in the table's convention: sgen generation, load consumption
     working_q_mvar: np.ndarray  # (interval,) same convention
+    available_mw: np.ndarray  # (interval,) the resource before any derating (loads: their working consumption)
     customer_class: str | None = None  # set for an end-user group (the participating part of a class)
 
 
@@ -59,23 +63,21 @@ class BidBook:
         return self.down_mw.sum(axis=1)
 
 
-def offer_arrays(offer: Offer | None, working_p_mw: np.ndarray, headroom_mw: np.ndarray, participation: float,
+def offer_arrays(offer: Offer | None, basis_mw: np.ndarray, headroom_mw: np.ndarray, participation: float,
                  prices: Mapping[str, np.ndarray], working_is_participating: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Quantity (MW, >= 0) and price (EUR/MWh) of one direction of one resource over the intervals.
 
-    A percentage applies to the participating part of the expected working point; an
-    absolute quantity (MW) is scaled by the participation. Neither can exceed what the
-    resource can physically move in that direction (``headroom_mw``). An end-user group's
-    working point is already its participating part (``working_is_participating``).
+    A percentage applies to the participating part of ``basis_mw``: the expected working point,
+    or the available output for a derated upward offer; an absolute quantity (MW) is scaled by
+    the participation. Neither can exceed what the resource can physically move in that
+    direction (``headroom_mw``). An end-user group's working point is already its
+    participating part (``working_is_participating``).
     """
-    n = len(working_p_mw)
+    n = len(basis_mw)
     if offer is None:
         return np.zeros(n), np.zeros(n)
-    if offer.quantity_unit == "fraction":
-        share = 1.0 if working_is_participating else participation
-        quantity = offer.quantity * share * np.abs(working_p_mw)
-    else:
-        quantity = np.full(n, offer.quantity * participation)
+    share = 1.0 if working_is_participating and offer.quantity_unit == "fraction" else participation
+    quantity = offer.quantity_mw(basis_mw, share)
     quantity = np.clip(np.minimum(quantity, headroom_mw), 0.0, None)
     price = np.broadcast_to(np.asarray(ex.evaluate(offer.price, prices), dtype=float), (n,)).copy()
     return quantity, price
@@ -93,9 +95,11 @@ def feeder_resources(feeder_net: FeederNet, case: Case, points: OperatingPoints)
         rows = tuple(pos[i] for i in element.indices)
         p_all = points.sgen_p_mw if element.table == "sgen" else points.load_p_mw
         q_all = points.sgen_q_mvar if element.table == "sgen" else points.load_q_mvar
+        available = points.sgen_available_mw if element.table == "sgen" else points.load_p_mw
         capability = der.capability if element.table == "sgen" and der.capability.kind != "none" else None
         resource = Resource(der.name, der.kind, element.table, rows, element.shares, der.rated_mw, der.apparent_mva,
-                            capability, p_all[:, rows].sum(axis=1), q_all[:, rows].sum(axis=1))
+                            capability, p_all[:, rows].sum(axis=1), q_all[:, rows].sum(axis=1),
+                            available[:, rows].sum(axis=1))
         found.append((resource, case.bid_for(der.name, der.kind, der.customer_class)))
     classes: dict[str, list[tuple[int, float]]] = {}
     for load in feeder_net.loads:
@@ -113,7 +117,7 @@ def feeder_resources(feeder_net: FeederNet, case: Case, points: OperatingPoints)
         q = points.load_q_mvar[:, rows].sum(axis=1) * bid.participation
         resource = Resource(f"{feeder_net.feeder}:{customer_class}", "enduser", "load", rows, shares,
                             float(p.max()) if len(p) else 0.0, float(p.max()) if len(p) else 0.0, None, p, q,
-                            customer_class)
+                            p, customer_class)
         found.append((resource, bid))  # its working point is the participating part
     return found
 
@@ -126,11 +130,14 @@ def compile_bids(feeder_net: FeederNet, case: Case, points: OperatingPoints,
         p = resource.working_p_mw
         if resource.table == "sgen":
             low = -resource.rated_mw if resource.kind == "storage" else 0.0
-            up_room, down_room = np.clip(resource.rated_mw - p, 0, None), np.clip(p - low, 0, None)
+            # sun and wind cap what PV and wind can produce; other generators can go up to rating
+            ceiling = resource.available_mw if resource.kind in WEATHER_DRIVEN else resource.rated_mw
+            up_room, down_room = np.clip(ceiling - p, 0, None), np.clip(p - low, 0, None)
         else:  # a load: upward lowers its consumption, downward raises it
             up_room, down_room = np.clip(p, 0, None), np.full_like(p, np.inf)
         group = resource.customer_class is not None
-        up_q, up_price = offer_arrays(bid.up, p, up_room, bid.participation, prices, group)
+        up_basis = resource.available_mw if bid.up is not None and bid.up.derated else p
+        up_q, up_price = offer_arrays(bid.up, up_basis, up_room, bid.participation, prices, group)
         down_q, down_price = offer_arrays(bid.down, p, down_room, bid.participation, prices, group)
         resources.append(resource)
         ups.append(up_q)

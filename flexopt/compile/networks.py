@@ -78,8 +78,8 @@ class FeederNet:
 
 
 def build_networks(scenario: Scenario, case: Case) -> tuple[FeederNet, ...]:
-    """One net per feeder, with the case's DERs placed."""
-    return tuple(build_feeder_net(scenario, case, feeder) for feeder in scenario.feeders)
+    """One net per feeder as the case sees it (the items it changes applied), with the case's DERs placed."""
+    return tuple(build_feeder_net(scenario, case, feeder) for feeder in case.feeders)
 
 
 def build_feeder_net(scenario: Scenario, case: Case, feeder: Feeder) -> FeederNet:
@@ -274,10 +274,20 @@ class OperatingPoints:
     load_q_mvar: np.ndarray
     sgen_p_mw: np.ndarray  # (interval, net.sgen row)
     sgen_q_mvar: np.ndarray
+    sgen_available_mw: np.ndarray  # (interval, net.sgen row): the resource before any derating
+
+
+def derating_mw(der, case: Case, available_mw: np.ndarray) -> np.ndarray:
+    """What a DER gives up of its available output to offer it upward ("up ... derated"), per interval."""
+    bid = case.bid_for(der.name, der.kind, der.customer_class)
+    if bid.up is None or not bid.up.derated:
+        return np.zeros_like(available_mw)
+    return np.clip(np.minimum(bid.up.quantity_mw(available_mw, bid.participation), available_mw), 0.0, None)
 
 
 def operating_points(feeder_net: FeederNet, case: Case, profiles) -> OperatingPoints:
-    """The expected working point (no bid) of the feeder in every interval."""
+    """The expected working point (no bid) of the feeder in every interval; a DER whose upward offer
+    is derated works below its available output by that offer."""
     net = feeder_net.net
     n = len(profiles.days.weight_h)
     load_pos = {idx: i for i, idx in enumerate(net.load.index)}
@@ -286,6 +296,7 @@ def operating_points(feeder_net: FeederNet, case: Case, profiles) -> OperatingPo
     load_q = np.zeros((n, len(net.load)))
     sgen_p = np.zeros((n, len(net.sgen)))
     sgen_q = np.zeros((n, len(net.sgen)))
+    sgen_available = np.zeros((n, len(net.sgen)))
     tan_load = math.tan(math.acos(feeder_net.load_power_factor))
     class_series: dict[str, np.ndarray] = {}
     for load in feeder_net.loads:
@@ -301,6 +312,7 @@ def operating_points(feeder_net: FeederNet, case: Case, profiles) -> OperatingPo
     for element in feeder_net.ders:
         der = case.der(element.der)
         p = np.asarray(profiles.der_p_mw[der.name], dtype=float)
+        derating = derating_mw(der, case, p) if element.table == "sgen" else 0.0
         for idx, share in zip(element.indices, element.shares):
             if element.table == "load":
                 col = load_pos[idx]
@@ -308,9 +320,10 @@ def operating_points(feeder_net: FeederNet, case: Case, profiles) -> OperatingPo
                 load_q[:, col] = p * share * math.tan(math.acos(der.power_factor))
             else:
                 col = sgen_pos[idx]
-                sgen_p[:, col] = p * share
-                sgen_q[:, col] = reactive_of(p * share, der.power_factor, der.q_direction == "absorbing")
-    return OperatingPoints(load_p, load_q, sgen_p, sgen_q)
+                sgen_available[:, col] = p * share
+                sgen_p[:, col] = (p - derating) * share
+                sgen_q[:, col] = reactive_of(sgen_p[:, col], der.power_factor, der.q_direction == "absorbing")
+    return OperatingPoints(load_p, load_q, sgen_p, sgen_q, sgen_available)
 
 
 def set_interval(net: pp.pandapowerNet, points: OperatingPoints, interval: int) -> None:

@@ -405,7 +405,7 @@ def compile_profiles(scenario: Scenario, case: Case) -> CaseProfiles:
     prices = _prices(case.prices, calendar, days.n)
     der_p = {der.name: _der_power(der, shapes, days) for der in case.ders}
     demand: dict[tuple[str, str], np.ndarray] = {}
-    for feeder in scenario.feeders:
+    for feeder in case.feeders:  # the demand and mix as the case sees them
         if not feeder.demand_mwh_per_year:
             continue
         for share in feeder.mix:

@@ -23,7 +23,7 @@ def _offer_text(offer: Offer | None) -> tuple[str, str]:
         return "-", "-"
     sign = "-" if offer.direction == "down" else "+"
     quantity = f"{sign}{offer.quantity * 100:g} %" if offer.quantity_unit == "fraction" else f"{sign}{offer.quantity:g} MW"
-    return quantity, render(offer.price)
+    return quantity + (" derated" if offer.derated else ""), render(offer.price)
 
 
 def feeders_table(scenario: Scenario) -> pd.DataFrame:
@@ -42,6 +42,28 @@ def feeders_table(scenario: Scenario) -> pd.DataFrame:
             "mix": " ".join(f"{s.customer_class} {s.share * 100:g} %" for s in f.mix) or "-",
         })
     return pd.DataFrame(rows).set_index("feeder")
+
+
+#: How ``flexopt check`` writes each feeder item a case may change, as the language writes it.
+_FEEDER_ITEMS = {
+    "length_km": lambda f: f"length {f.length_km:g} km",
+    "sections": lambda f: f"sections {f.sections}",
+    "laterals": lambda f: f"laterals {f.laterals}",
+    "conductor": lambda f: f'conductor "{f.conductor}"',
+    "demand_mwh_per_year": lambda f: f"demand {(f.demand_mwh_per_year or 0.0) / 1000:g} GWh/y",
+    "mix": lambda f: "mix " + "  ".join(f"{s.customer_class} {s.share * 100:g} %" for s in f.mix),
+    "load_power_factor": lambda f: f"power factor {f.load_power_factor:g}",
+}
+
+
+def feeder_changes_text(scenario: Scenario, case: Case) -> str | None:
+    """The feeders the case sees otherwise than declared, with the items that differ; None if none."""
+    changed = []
+    for declared, own in zip(scenario.feeders, case.feeders):
+        items = [show(own) for key, show in _FEEDER_ITEMS.items() if getattr(own, key) != getattr(declared, key)]
+        if items:
+            changed.append(f"{own.name} ({', '.join(items)})")
+    return ", ".join(changed) or None
 
 
 def der_capacity_table(case: Case, feeders: list[str]) -> pd.DataFrame:
@@ -109,6 +131,9 @@ def format_summary(scenario: Scenario, file_label: str) -> str:
             lim = case.limits
             out.append(f"  limits: voltage {lim.v_min_pu:g} .. {lim.v_max_pu:g} pu, line loading "
                        f"{lim.line_loading_percent:g} %, transformer loading {lim.transformer_loading_percent:g} %")
+            changes = feeder_changes_text(scenario, case)
+            if changes:
+                out.append(f"  feeders overridden: {changes}")
             out.append(f"  reactive support: {reactive_text(case)}")
             st = case.study
             out.append(f"  study: {_count(st.bid_points_per_direction, 'bid point')} per direction, "

@@ -24,7 +24,7 @@ from flexopt.language.syntax_errors import syntax_problem
 # the node classes are re-exported: sx.Word, sx.CalendarBlock, ... keep working
 from flexopt.language.tree import (  # noqa: F401
     Word, Quantity, Setting, Header, CalendarBlock, SeasonDecl, DaysDecl, ProfileDecl, PriceDecl,
-    TransformerDecl, SubstationBlock, LimitsBlock, ConductorDecl, FeederDecl, Point, LocationDecl,
+    TransformerDecl, SubstationBlock, LimitsBlock, ConductorDecl, FeederDecl, FeederChangeDecl, Point, LocationDecl,
     CapabilityDecl, DerDecl, Selector, OfferDecl, BidRuleDecl, BidsBlock, ReactiveDecl, ReactiveBlock,
     StudyBlock, CaseDecl, ScenarioSyntax,
 )
@@ -261,6 +261,13 @@ class _ToSyntax(Transformer):
         return self.word(children[0])
 
     @v_args(meta=True)
+    def feeder_change(self, meta, children):  # an ambit or a source (a lark Tree) here is refused by the validator
+        name, *rest = children
+        source = next((Word(f"from {c.children[1]}", self.span_of(c.meta)) for c in rest if isinstance(c, lark.Tree)), None)
+        ambit = next((c for c in rest if isinstance(c, Word)), None)
+        return FeederChangeDecl(self.word(name), ambit, source, tuple(c for c in rest if isinstance(c, Setting)), self.span_of(meta))
+
+    @v_args(meta=True)
     def mix(self, meta, children):
         return Setting("mix", tuple(children), self.span_of(meta))
 
@@ -346,7 +353,9 @@ class _ToSyntax(Transformer):
         def rule(self, meta, children):
             if none:
                 return OfferDecl(direction, None, None, self.span_of(meta))
-            return OfferDecl(direction, children[0], children[1], self.span_of(meta))
+            derated = any(isinstance(c, lark.Tree) and c.data == "derated" for c in children)
+            rest = [c for c in children if not (isinstance(c, lark.Tree) and c.data == "derated")]
+            return OfferDecl(direction, rest[0], rest[1], self.span_of(meta), derated)
 
         return rule
 

@@ -27,6 +27,7 @@ __all__ = [
     "LimitsBlock",
     "ConductorDecl",
     "FeederDecl",
+    "FeederChangeDecl",
     "Point",
     "LocationDecl",
     "CapabilityDecl",
@@ -156,6 +157,17 @@ class FeederDecl:
 
 
 @dataclass(frozen=True)
+class FeederChangeDecl:
+    """``feeder NAME { items }`` inside a case: the items it states replace those of the feeder."""
+
+    name: Word
+    ambit: Word | None  # refused by the validator: a case does not redeclare a feeder
+    source: Word | None  # "from file" / "from pandapower", refused likewise
+    settings: tuple[Setting, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Point:
     """A position along a feeder: start/middle/end or a quantity (% of length or km)."""
 
@@ -207,6 +219,7 @@ class OfferDecl:
     quantity: Quantity | None  # None for "none"
     price: ex.Expr | None
     span: Span
+    derated: bool = False  # "up +10 % derated at ...": the margin comes from producing less
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,6 @@
-"""Rules of cases: ``extends`` chains, the scopes they override and the limits and study blocks."""
+"""Rules of cases: ``extends`` chains, the scopes they override and the limits and study blocks.
+
+The feeders a case changes are resolved by :meth:`NetworkRules.case_feeders` (network.py)."""
 
 from __future__ import annotations
 
@@ -52,7 +54,13 @@ class CaseRules(Context):
         seen: dict[type, Span] = {}
         ders: dict[str, Span] = {}
         prices: dict[str, Span] = {}
+        feeders: dict[str, Span] = {}
         for stmt in statements:
+            if isinstance(stmt, sx.FeederChangeDecl):
+                if stmt.name.text in feeders:
+                    self.error(f"feeder '{stmt.name.text}' is changed twice in {where}", stmt.span,
+                               f"merge it into the first one on line {feeders[stmt.name.text].line}")
+                feeders.setdefault(stmt.name.text, stmt.span)
             if isinstance(stmt, SCOPE_BLOCKS) and where != "the scenario":
                 if type(stmt) in seen:
                     self.error(f"a second '{BLOCK_WORDS[type(stmt)]}' block in {where}", stmt.span,
@@ -113,7 +121,10 @@ class CaseRules(Context):
                 elif isinstance(stmt, sx.StudyBlock):
                     study = self.study(stmt, study)
         prices = self.prices(list(price_decls.values()))
+        feeders = self.case_feeders(name, scopes)
+        declared_feeders, self.feeders = self.feeders, feeders  # DER positions are checked on the case's feeders
         ders = self.ders(list(der_decls.values()))
+        self.feeders, self.length_changed_by = declared_feeders, {}
         declared = set(der_decls)
         if not ancestry_known:
             declared.update(*self.case_ders.values())
@@ -126,10 +137,10 @@ class CaseRules(Context):
                     reactive_given = True
         if not reactive_given:
             reactive = ReactiveRemuneration("free", None, None)
-        if "reactive" not in study.remedies and reactive.mode != "unavailable":
-            pass
-        return Case(name, title, extends, limits, tuple(prices.values()), tuple(ders.values()), tuple(rules.values()),
-                    reactive, study, span)
+        case = Case(name, title, extends, limits, tuple(prices.values()), tuple(ders.values()), tuple(rules.values()),
+                    reactive, study, span, tuple(feeders.values()))
+        self.check_derating(case)
+        return case
 
     # -- limits, study ----------------------------------------------------------------
     def limits(self, block: sx.LimitsBlock, current: Limits) -> Limits:

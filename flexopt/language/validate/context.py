@@ -44,6 +44,10 @@ class Context:
         #: names of the DERs each case declares itself, to tell a DER of another case from a misspelt one
         self.case_ders: dict[str, set[str]] = {}
         self._csv_headers: dict[Path, list[str] | None] = {}
+        #: upward offers already checked for derating (a rule inherited by several cases is reported once)
+        self.checked_up_offers: set[tuple[Span, str]] = set()
+        #: feeders whose length the case being built changes: that case's name and the line of the length
+        self.length_changed_by: dict[str, tuple[str, int]] = {}
 
     # -- small helpers ----------------------------------------------------------
     def error(self, message: str, span: Span | None, hint: str | None = None) -> None:

@@ -112,7 +112,8 @@ class NetworkRules(Context):
             if feeder is not None:
                 self.feeders[feeder.name] = feeder
 
-    def feeder(self, decl: sx.FeederDecl) -> Feeder | None:
+    def feeder(self, decl: sx.FeederDecl, changed: frozenset[str] = frozenset()) -> Feeder | None:
+        """A declared feeder; with ``changed`` (the items a case states), the feeder as that case sees it."""
         where = f"feeder '{decl.name.text}'"
         singles = self.settings_once(decl.settings, where)
         ambit = decl.ambit.text if decl.ambit else None
@@ -136,7 +137,8 @@ class NetworkRules(Context):
                 lat = self.number(singles["laterals"].value, "the number of laterals", minimum=0, maximum=100, integer=True)
                 laterals = int(lat) if lat is not None else 0
                 if sections is not None and laterals >= sections + 1 and lat is not None:
-                    self.error(f"{laterals} laterals need more than {sections} sections", singles["laterals"].span,
+                    clash = singles["sections" if "sections" in changed and "laterals" not in changed else "laterals"]
+                    self.error(f"{laterals} laterals need more than {sections} sections", clash.span,
                                "a lateral branches off a node of the main line")
             if "conductor" in singles:
                 word: sx.Word = singles["conductor"].value
@@ -177,6 +179,52 @@ class NetworkRules(Context):
             pf = self.number(singles["power factor"].value, "the load power factor", above=0, maximum=1) or pf
         return Feeder(decl.name.text, ambit, decl.source, path, builder, length, sections, laterals, conductor,
                       demand, tuple(mix), pf, decl.span)
+
+    # -- feeders as a case changes them --------------------------------------------------
+    def case_feeders(self, case: str, scopes: list[list[object]]) -> dict[str, Feeder]:
+        """The feeders as ``case`` sees them, in the scenario's order: the items its scopes state in
+        ``feeder NAME { ... }`` (the oldest ancestor first, the case last: the nearest one wins) replace
+        those of the declaration, and the merged items go through the very checks of :meth:`feeder`."""
+        declared = {s.name.text: s for s in self.syntax.statements if isinstance(s, sx.FeederDecl)}
+        changes: dict[str, dict[str, sx.Setting]] = {}
+        last: dict[str, sx.FeederChangeDecl] = {}
+        for stmt in (stmt for scope in scopes for stmt in scope if isinstance(stmt, sx.FeederChangeDecl)):
+            if self.feeder_change_known(stmt, declared):
+                changes.setdefault(stmt.name.text, {}).update(self.settings_once(stmt.settings, f"feeder '{stmt.name.text}'"))
+                last[stmt.name.text] = stmt
+        result = dict(self.feeders)
+        self.length_changed_by = {}
+        for name, settings in changes.items():
+            base = self.feeders.get(name)
+            if base is None:  # its declaration is wrong, and reported
+                continue
+            decl = declared[name]
+            merged = {**self.settings_once(decl.settings, f"feeder '{name}'"), **settings}
+            feeder = self.feeder(replace(decl, settings=tuple(merged.values()), span=last[name].span), frozenset(settings))
+            if feeder is not None:
+                result[name] = replace(feeder, span=base.span)
+                if feeder.length_km != base.length_km:
+                    self.length_changed_by[name] = (case, merged["length"].span.line)
+        return result
+
+    def feeder_change_known(self, change: sx.FeederChangeDecl, declared: dict[str, sx.FeederDecl]) -> bool:
+        """A case's ``feeder NAME { ... }`` names a declared feeder and states items only (no ambit, no source)."""
+        name = change.name.text
+        if name not in declared:
+            self.error(f"unknown feeder '{name}'", change.name.span,
+                       did_you_mean(name, declared) or f"a case changes a feeder declared outside cases; feeders: "
+                       f"{known_list(declared)}")
+            return False
+        line = declared[name].span.line
+        if change.ambit is not None:
+            self.error(f"a case cannot change the ambit of feeder '{name}'", change.ambit.span,
+                       f"the ambit stays as declared on line {line}; in a case write only the items to change: "
+                       f"feeder {name} {{ length 16 km }}")
+        if change.source is not None:
+            self.error(f"a case cannot import feeder '{name}' ('{change.source.text}')", change.source.span,
+                       f"a feeder's source is given where it is declared (line {line}); in a case write only the "
+                       f"items to change: feeder {name} {{ demand 3 GWh/y }}")
+        return True
 
     def customer_mix(self, setting: sx.Setting) -> list[CustomerShare]:
         shares: list[CustomerShare] = []
@@ -250,6 +298,14 @@ class NetworkRules(Context):
             return PointOnFeeder(value / 100.0, None) if value is not None else None
         maximum = feeder.length_km if feeder.length_km else None
         dim = u.LENGTH if q.unit in u.LENGTH.factors else u.LENGTH_OR_PERCENT  # the latter only to report the unit
+        changed_by = self.length_changed_by.get(feeder.name)
+        if changed_by and maximum is not None and dim is u.LENGTH and q.value * u.LENGTH.factors[q.unit] > maximum:
+            case, line = changed_by
+            self.error(f"the position {q.value:g} {q.unit} lies beyond the end of {feeder.name}, which is "
+                       f"{maximum:g} km long in case '{case}'", q.span,
+                       f"line {line} changes its length; place the DER within it, e.g. at {feeder.name} end or as "
+                       f"a share of the length: at {feeder.name} 90 %")
+            return None
         value = self.value(q, dim, "the position", minimum=0, maximum=maximum)
         return PointOnFeeder(None, value) if value is not None else None
 

@@ -14,6 +14,7 @@ from flexopt.model import (
     DER_KINDS,
     BidRule,
     BidSelector,
+    Case,
     Der,
     Offer,
     Price,
@@ -205,6 +206,27 @@ class PriceRules(Context):
                                    rule.up if rule.up is not None else previous.up, decl.span)
                 rules[selector] = rule
 
+    def check_derating(self, case: Case) -> None:
+        """Upward offers and derating: PV and wind produce what the weather gives, so they can offer
+        upward only by working below it (``derated``); loads and storage have nothing to derate."""
+        for der in case.ders:
+            up = case.bid_for(der.name, der.kind, der.customer_class).up
+            if up is None or (up.span, der.kind) in self.checked_up_offers:
+                continue
+            self.checked_up_offers.add((up.span, der.kind))
+            if up.derated and der.kind not in DER_GROUPS["dg"]:
+                self.error(f"'derated' applies to generators (pv, wind, chp), not to {der.kind} '{der.name}'",
+                           up.span, "remove 'derated', or give this DER a rule of its own")
+            elif not up.derated and der.kind in DER_GROUPS["res"]:
+                self.problems.warning(
+                    f"{der.kind} '{der.name}' produces all its resource allows, so this upward offer has nothing "
+                    "to offer", up.span, "write 'up +10 % derated at ...': the working point then gives up that "
+                    "share to offer it (the paper's voluntary derating)")
+        for rule in case.bid_rules:
+            if isinstance(rule.up, Offer) and rule.up.derated and rule.selector.kind == "enduser":
+                self.error("'derated' applies to generators (pv, wind, chp), not to end-users", rule.up.span,
+                           "remove 'derated'")
+
     def selector(self, sel: sx.Selector, ders: dict[str, Der], declared: set[str]) -> BidSelector | None:
         """What a rule applies to; None (with an error, unless the DER's own declaration has one) if nothing."""
         first = sel.words[0].text
@@ -267,7 +289,7 @@ class PriceRules(Context):
         price = self.price_expression(decl.price, prices, ex.PER_MWH, f"{decl.direction}ward price")
         if value is None or price is None:
             return None
-        return Offer(decl.direction, value * scale, unit, price, decl.span)
+        return Offer(decl.direction, value * scale, unit, price, decl.span, decl.derated)
 
     def reactive(self, block: sx.ReactiveBlock, prices: dict[str, Price]) -> ReactiveRemuneration | None:
         if len(block.items) != 1:
