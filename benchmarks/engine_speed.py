@@ -1,6 +1,6 @@
 """Speed of the assessment engine on the shipped case study (issue goals in brackets).
 
-Run: python benchmarks/engine_speed.py [--skip-case-study]
+Run: python benchmarks/engine_speed.py [--skip-case-study] [--skip-exact-checks]
 Prints one table:
   - AC power flows per second, engine (lightsim2grid batch) vs pandapower.runpp, same feeder
     (R1) and the same operating points  [engine >= 500x runpp]
@@ -9,6 +9,8 @@ Prints one table:
   - `flexopt run --case A,B` with the default bid points in a fresh process: the time of
     the two assessments, the wall time with figures and report, peak memory (max RSS)
     [<= 30 s, <= 2 GB]
+  - the exact AC checks behind the red verdicts, on R1 under the stressed calibrations of
+    scenarios/sardinia_calibrations.flex: how many ran, their cost, how each red was established
 """
 
 from __future__ import annotations
@@ -125,11 +127,39 @@ def case_study(rows: list[tuple[str, str, str]]) -> None:
     rows.append(("peak memory of that run [goal <= 2 GB]", f"{peak_mb:,.0f} MB", "max RSS"))
 
 
+def exact_checks(rows: list[tuple[str, str, str]]) -> None:
+    from collections import Counter
+
+    import flexopt
+    from flexopt.compile.networks import build_networks
+    from flexopt.compile.profiles import compile_profiles
+    from flexopt.engine.assess import assess_feeder, reactive_price
+    from flexopt.results.schema import RED_ESTABLISHED
+
+    scenario = flexopt.load_scenario(REPO / "scenarios" / "sardinia_calibrations.flex")
+    for name in ("A", "CABLE_30KM", "OVERHEAD_16KM"):
+        case = scenario.case(name)
+        profiles = compile_profiles(scenario, case)
+        net = next(n for n in build_networks(scenario, case) if n.feeder == "R1")
+        started = time.perf_counter()
+        feeder = assess_feeder(net, case, profiles, reactive_price(case, profiles))
+        seconds = time.perf_counter() - started
+        status = feeder.status.ravel()
+        how = Counter(RED_ESTABLISHED[c] for c in feeder.red_established.ravel()[status == 2])
+        per_check = f"{feeder.exact_seconds / feeder.exact_checks * 1e3:.0f} ms each" if feeder.exact_checks else "-"
+        rows.append((f"R1 of {name}: {int((status == 1).sum())} orange, {int((status == 2).sum())} red "
+                     f"({', '.join(f'{n} {k}' for k, n in how.items()) or 'none'})", f"{seconds:.1f} s",
+                     f"{feeder.lopf_solves} LP solves; {feeder.exact_checks} exact checks, "
+                     f"{feeder.exact_seconds:.1f} s, {per_check}"))
+
+
 def main(argv: list[str]) -> None:
     rows: list[tuple[str, str, str]] = []
     power_flows(rows)
     if "--skip-case-study" not in argv:
         case_study(rows)
+    if "--skip-exact-checks" not in argv:
+        exact_checks(rows)
     width = max(len(r[0]) for r in rows)
     print(f"{'measure':{width}s}  {'value':>14s}  note")
     for name, value, note in rows:

@@ -13,5 +13,13 @@ STATUS_MEANINGS = "green orange red"
 REASONS = ("none", "over_voltage", "under_voltage", "line_loading", "transformer_loading", "no_power_flow_solution",
            "solver_failure")
 NONE, OVER_VOLTAGE, UNDER_VOLTAGE, LINE, TRANSFORMER, NO_SOLUTION, SOLVER_FAILURE = range(len(REASONS))
+#: How a red verdict was established, stored in ``red_established``: by the exact check (the least AC
+#: limit excess any allowed dispatch reaches is above zero), by the AC power flow itself when the
+#: framework allows no remedy, by a power flow without solution, by the substation's transformer check;
+#: or not proven, because the LP solver failed.
+RED_ESTABLISHED = ("not_red", "exact_ac_check", "ac_check_no_remedy", "no_power_flow_solution", "transformer_check",
+                   "solver_failure")
+NOT_RED, BY_EXACT_CHECK, BY_AC_CHECK, BY_NO_SOLUTION, BY_TRANSFORMER_CHECK, BY_SOLVER_FAILURE = \
+    range(len(RED_ESTABLISHED))
 #: The two directions of an offer, as the tables name them.
 DIRECTIONS = ("up", "down")

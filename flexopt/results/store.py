@@ -19,12 +19,18 @@ import xarray as xr
 
 from flexopt import __version__
 from flexopt.files import atomic_path
-from flexopt.results.schema import GREEN, ORANGE, REASONS, RED, STATUS_MEANINGS
+from flexopt.results.schema import GREEN, ORANGE, REASONS, RED, RED_ESTABLISHED, STATUS_MEANINGS
 
 if TYPE_CHECKING:
     from flexopt.engine.assess import CaseAssessment
 
 ENCODING_LEVEL = 4
+
+
+def _available(ders, n_t: int) -> np.ndarray:
+    if not ders:
+        return np.zeros((n_t, 0))
+    return np.stack([r.available_mw for _, _, r in ders], axis=1).astype(float)
 
 
 def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dataset:
@@ -64,6 +70,16 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
                            flag_values=np.array([GREEN, ORANGE, RED], dtype=np.int8), flag_meanings=STATUS_MEANINGS),
         "red_reason": variable(fp, stack("red_reason").astype(np.int8), "1", "why the DSO blocks the point",
                                flag_values=np.arange(len(REASONS), dtype=np.int8), flag_meanings=" ".join(REASONS)),
+        "red_established": variable(fp, stack("red_established").astype(np.int8), "1",
+                                    "how the red verdict was established",
+                                    flag_values=np.arange(len(RED_ESTABLISHED), dtype=np.int8),
+                                    flag_meanings=" ".join(RED_ESTABLISHED)),
+        "residual_voltage_pu": variable(fp, stack("residual_voltage_pu"), "pu",
+                                        "red: least voltage excess beyond the band any allowed dispatch reaches "
+                                        "(AC); NaN otherwise"),
+        "residual_overload_percent": variable(fp, stack("residual_overload_percent"), "%",
+                                              "red: least loading above the limit any allowed dispatch reaches "
+                                              "(AC); NaN otherwise"),
         "q_support_mvar": variable(fp, stack("q_support_mvar"), "Mvar",
                                    "reactive support bought by the DSO (sum of |dQ| over DG)"),
         "q_cost_eur_per_h": variable(fp, stack("q_cost_eur_per_h"), "EUR/h", "cost of the reactive support"),
@@ -78,6 +94,9 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
         "loading_max_percent": variable(fp, stack("loading_max_percent"), "%", "highest line loading of the feeder"),
         "der_p_mw": variable(("interval", "bid_point", "der"), der_stack("der_p_mw"), "MW",
                              "active power setpoint of the DER (sgen: generation +, load: consumption +)"),
+        "der_available_mw": variable(("interval", "der"), _available(ders, n_t), "MW",
+                                     "active power the resource allows before any derating (sgen: available "
+                                     "output, load: expected consumption)"),
         "der_q_mvar": variable(("interval", "bid_point", "der"), der_stack("der_q_mvar"), "Mvar",
                                "reactive power setpoint of the DER, in the convention of its element"),
         "der_q_min_mvar": variable(("interval", "bid_point", "der"), der_stack("der_q_min_mvar"), "Mvar",
