@@ -51,6 +51,7 @@ def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool 
     written = write_outputs(datasets, folder)
     if not quiet:
         _print_tables(written.table3, written.table4)
+        _print_working_point_notes(datasets)
         figures = sum(1 for path in written.paths if path.suffix == ".png")
         print(f"written to {folder}/: {len(paths)} datasets (.nc), table3 and table4 (.csv, .md), "
               f"{figures} figures (.png), report.html")
@@ -132,6 +133,14 @@ def _print_tables(t3: pd.DataFrame, t4: pd.DataFrame) -> None:
         print("Table 4 — flexibility of the whole substation")
         print(t4.round(3).to_string())
         print()
+
+
+def _print_working_point_notes(datasets) -> None:
+    from flexopt.results.tables import working_point_notes
+
+    for note in working_point_notes(datasets):
+        print(f"warning: {note}")
+    print()
 
 
 def report_command(files: list[str], out: str | None) -> int:

@@ -28,6 +28,7 @@ figure { margin: 1.2rem 0; } figure img { max-width: 100%; border: 1px solid #ee
 figcaption { font-size: 0.85rem; color: #555; }
 .green { color: #2e7d32; } .orange { color: #ef6c00; } .red { color: #c62828; }
 code { background: #f5f5f5; padding: 0 0.2rem; }
+.warning { background: #fff4e5; border-left: 4px solid #ef6c00; padding: 0.4rem 0.7rem; }
 """
 
 
@@ -83,7 +84,7 @@ def _figure(path: Path) -> str:
 def write_report(datasets: Mapping[str, xr.Dataset], folder: Path, table3: pd.DataFrame, table4: pd.DataFrame,
                  figures: list[Path]) -> Path:
     """report.html in ``folder``: summary, Tables 3 and 4, every figure embedded, provenance."""
-    from flexopt.results.tables import TABLE4_ROWS
+    from flexopt.results.tables import TABLE4_ROWS, working_point_notes
 
     first = next(iter(datasets.values()))
     scenario = str(first.attrs.get("scenario", ""))
@@ -97,6 +98,7 @@ def write_report(datasets: Mapping[str, xr.Dataset], folder: Path, table3: pd.Da
         "<h2>Scenario</h2>", _summary(datasets),
         "<h2>Table 3 — operating points per feeder (% of the bid points that move the PCC)</h2>",
         _table(table3, 1),
+        "".join(f"<p class=warning>{html.escape(note)}</p>" for note in working_point_notes(datasets)),
         "<h2>Table 4 — flexibility of the whole substation</h2>", _table(labelled, 3),
         "<h2>Figures</h2>", "".join(_figure(p) for p in figures) or "<p>No figures.</p>",
         "<h2>Provenance</h2>", _provenance(datasets),

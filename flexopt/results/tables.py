@@ -1,7 +1,8 @@
 """Report stage: the paper's Table 3 and Table 4 from stored datasets (no recomputation).
 
 Table 3: share of green / orange / red bid points per feeder and case, counting the
-points that differ from the working point (bid point != 0 with a non-zero quantity).
+points that differ from the working point (bid point != 0 with a non-zero quantity), and
+the number of intervals whose working point itself violates limits.
 
 Table 4: substation totals per case and direction. The feasible flexibility of an
 interval is the quantity of the farthest bid point reachable from the working point
@@ -66,6 +67,7 @@ def status_shares(ds: xr.Dataset) -> pd.DataFrame:
     """Share (%) of green, orange and red points per feeder, over the points that move the PCC."""
     moved = ((ds.bid_point != 0) & (np.abs(ds.quantity_mw) > 1e-9)).transpose("feeder", "interval", "bid_point")
     status_all = ds.status.transpose("feeder", "interval", "bid_point")
+    violating = working_point_violations(ds)
     rows = {}
     for feeder in ds.feeder.values:
         status = status_all.sel(feeder=feeder).values[moved.sel(feeder=feeder).values]
@@ -75,8 +77,33 @@ def status_shares(ds: xr.Dataset) -> pd.DataFrame:
             "green_percent": 100.0 * np.mean(status == GREEN) if n else np.nan,
             "orange_percent": 100.0 * np.mean(status == ORANGE) if n else np.nan,
             "red_percent": 100.0 * np.mean(status == RED) if n else np.nan,
+            "working_point_violations": int(violating.sel(feeder=feeder).sum()),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("feeder")
+
+
+def working_point_violations(ds: xr.Dataset) -> xr.DataArray:
+    """(feeder, interval): the expected working point (bid point 0) itself violates a limit, before
+    any remedy (it is then orange, fixed by the DSO's remedies, or red)."""
+    if 0 not in ds.bid_point.values:
+        return xr.zeros_like(ds.status.isel(bid_point=0), dtype=bool)
+    return ds.status.sel(bid_point=0) != GREEN
+
+
+def working_point_notes(datasets: Mapping[str, xr.Dataset]) -> list[str]:
+    """One sentence per case and feeder whose working point violates limits, for the console and the report."""
+    notes = []
+    for case, ds in datasets.items():
+        violating = working_point_violations(ds)
+        red = ds.status.sel(bid_point=0) == RED if 0 in ds.bid_point.values else violating
+        for feeder in ds.feeder.values:
+            n = int(violating.sel(feeder=feeder).sum())
+            if n:
+                blocked = int(red.sel(feeder=feeder).sum())
+                notes.append(f"case {case}, feeder {feeder}: the expected working point itself violates limits in "
+                             f"{n} of {ds.sizes['interval']} intervals ({blocked} of them red: no allowed remedy "
+                             "fixes them) - its bids start from a state the grid cannot hold")
+    return notes
 
 
 def table3(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
