@@ -47,7 +47,7 @@ limits {
 
 # ---- feeders -----------------------------------------------------------------
 feeder R1 rural {
-  length 17 km  sections 17  laterals 4
+  length 19 km  sections 19  laterals 4
   conductor "NA2XS2Y 1x150 RM/25 12/20 kV"
   demand 18.0 GWh/y
   mix residential 45 %  commercial 15 %  agricultural 25 %  industrial 15 %
@@ -89,7 +89,7 @@ der CHP_U4  chp   1.2 MW  at U4 start   capability synchronous  energy 4.696 GWh
 
 # ---- bid rules: the paper's Table 2 ------------------------------------------
 bids {
-  pv, wind   down -100 % at 0            up +10 % at 2 * sell
+  pv, wind   down -100 % at 0            up +10 % derated at 2 * sell
   chp        down -20 %  at 0.9 * buy    up +20 % at fuel
 }
 

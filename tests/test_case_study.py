@@ -14,7 +14,7 @@ import pytest
 from flexopt.compile.networks import build_networks, operating_points, set_interval, transformer_loading_percent
 from flexopt.compile.profiles import compile_profiles
 from flexopt.language.validate import load_scenario
-from tests.conftest import CASE_STUDY
+from tests.conftest import CASE_STUDY, SCENARIOS
 
 #: Annual energies the paper states (section 5), GWh/y.
 PAPER_GWH = {"demand": 81.4, "pv": 35.03, "wind": 3.87, "chp": 20.35}
@@ -89,7 +89,8 @@ def test_the_transformer_carries_the_sum_of_the_feeders_within_its_rating(study,
 
 
 def test_r1_is_where_bids_hit_the_limits_first(study, working_points):
-    """Table 2's largest upward offer (+10 % RES, +20 % CHP) violates limits on R1 only."""
+    """Table 2's largest upward offer (derated RES back to their available output, +20 % CHP) violates
+    limits on R1 only, whose working point is within them in every interval."""
     scenario, case, profiles, nets = study
     limits = case.limits
     headroom = {f: min(limits.v_max_pu - r[:, 1].max(), (limits.line_loading_percent - r[:, 2].max()) / 100)
@@ -98,7 +99,7 @@ def test_r1_is_where_bids_hit_the_limits_first(study, working_points):
     violating = {}
     for fn in nets:
         kinds = [case.der(fn.net.sgen.name.at[i]).kind for i in fn.net.sgen.index]
-        scale = np.array([1.2 if k == "chp" else 1.1 for k in kinds])
+        scale = np.array([1.2 if k == "chp" else 1 / 0.9 for k in kinds])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             results = run_all_intervals(scenario, case, profiles, fn, scale_dg=scale)
@@ -123,3 +124,20 @@ def test_export_nets_round_trip(tmp_path, study):
         assert exported.converged
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
     json.loads((tmp_path / "R1.json").read_text())
+
+
+def test_the_calibration_study_is_the_case_study_with_other_calibrations_of_r1():
+    """scenarios/sardinia_calibrations.flex repeats the case study word for word above its cases."""
+    calibrations = (SCENARIOS / "sardinia_calibrations.flex").read_text(encoding="utf-8")
+    shipped = CASE_STUDY.read_text(encoding="utf-8")
+    def body(text):
+        text = text.split("# ---- cases", 1)[0]
+        return text[text.index("calendar {"):]
+    assert body(calibrations) == body(shipped)
+    scenario, _ = load_scenario(SCENARIOS / "sardinia_calibrations.flex")
+    assert scenario.case("A").feeders == scenario.feeders
+    lengths = {c.name: c.feeder("R1").length_km for c in scenario.cases}
+    assert lengths["A"] == 19 and lengths["CABLE_30KM"] == 30 and lengths["OVERHEAD_16KM_35GWH"] == 16
+    heavy = scenario.case("OVERHEAD_16KM_35GWH")
+    total = sum(f.demand_mwh_per_year for f in heavy.feeders)
+    assert total == pytest.approx(sum(f.demand_mwh_per_year for f in scenario.feeders))  # 81.4 GWh/y kept

@@ -42,8 +42,8 @@ feeder F1 rural {
   conductor "NA2XS2Y 1x95 RM/25 12/20 kV"
   demand 3 GWh/y  mix residential 100 %
 }
-der PV1 pv 7 MW at F1 end
-bids { pv down -100 % at 0  up +30 % at 2 * sell }
+der PV1 pv 10 MW at F1 end
+bids { pv down -100 % at 0  up +30 % derated at 2 * sell }
 reactive { remuneration 0.05 * buy per Mvarh }
 limits { voltage 0.9 .. 1.1 pu  line loading 63 % }
 study { bid points 4 per direction }
@@ -75,14 +75,48 @@ def case_study_run(tmp_path_factory):
     return scenario, datasets, nets, out / "sardinia_ps"
 
 
+#: The case study under a calibration that stresses R1 (30 km of cable instead of 19), with 4 bid
+#: points per direction to keep it quick: every framework then has green, orange and red points.
+STRESSED_R1 = ("length 19 km  sections 19  laterals 4", "length 30 km  sections 30  laterals 4")
+FOUR_POINTS = ("bid points 10 per direction", "bid points 4 per direction")
+
+
+@pytest.fixture(scope="module")
+def stressed_run(tmp_path_factory):
+    folder = ScenarioFolder(tmp_path_factory.mktemp("stressed"))
+    text = CASE_STUDY.read_text(encoding="utf-8")
+    for old, new in (STRESSED_R1, FOUR_POINTS):
+        assert old in text
+        text = text.replace(old, new)
+    path = folder.write(text, "stressed.flex")
+    paths = run_scenario(str(path), None, str(folder.root / "out"), quiet=True)
+    scenario, _ = load_scenario(path)
+    nets = folder.root / "nets"
+    export_nets(scenario, scenario.case("A"), nets)
+    datasets = {case: xr.load_dataset(p) for case, p in paths.items()}
+    return scenario, datasets, nets, folder.root / "out" / "sardinia_ps"
+
+
 def shares(ds, feeder):
     moved = ((ds.bid_point != 0) & (np.abs(ds.quantity_mw) > 1e-9)).sel(feeder=feeder)
     status = ds.status.sel(feeder=feeder).where(moved)
     return {colour: int((status == code).sum()) for colour, code in (("green", 0), ("orange", 1), ("red", 2))}
 
 
-def test_case_a_reproduces_the_papers_pattern_r1_alone_has_orange_and_red_points(case_study_run):
+def test_in_the_shipped_calibration_r1_alone_needs_reactive_support_and_nothing_is_red(case_study_run):
+    """A finding, not a tuning target: with upward RES offers made by derating (the paper's Table 2
+    notes) and an R1 whose expected working point respects the limits in every interval, the DSO's
+    reactive support cures every violation (docs/results.md)."""
     _, datasets, _, _ = case_study_run
+    for name in ("A", "B"):
+        ds = datasets[name]
+        counts = {str(f): shares(ds, str(f)) for f in ds.feeder.values}
+        assert counts["R1"]["orange"] > 0 and counts["R1"]["red"] == 0, name
+        assert all(counts[f]["orange"] == counts[f]["red"] == 0 for f in counts if f != "R1"), name
+
+
+def test_under_a_stressed_calibration_r1_alone_has_orange_and_red_points(stressed_run):
+    _, datasets, _, _ = stressed_run
     ds = datasets["A"]
     counts = {str(f): shares(ds, str(f)) for f in ds.feeder.values}
     assert counts["R1"]["orange"] > 0 and counts["R1"]["red"] > 0
@@ -98,17 +132,30 @@ def test_every_working_point_of_the_case_study_is_green(case_study_run):
         assert (ds.quantity_mw.sel(bid_point=0) == 0).all()
 
 
-def test_downward_market_potential_of_case_a_is_all_res_output_plus_20_percent_of_chp(case_study_run):
+def test_downward_market_potential_of_case_a_is_all_derated_res_output_plus_20_percent_of_chp(case_study_run):
     scenario, datasets, _, _ = case_study_run
     ds = datasets["A"]
     case = scenario.case("A")
     profiles = compile_profiles(scenario, case)
-    expected_mwh = sum(profiles.annual_energy_mwh(profiles.der_p_mw[d.name]) * (1.0 if d.kind in ("pv", "wind") else 0.2)
+    # RES work at 90 % of their resource (10 % derated to offer upward) and offer all of it downward
+    expected_mwh = sum(profiles.annual_energy_mwh(profiles.der_p_mw[d.name]) * (0.9 if d.kind in ("pv", "wind") else 0.2)
                        for d in case.ders)
     k = int(ds.bid_point.min())
     potential_mwh = float((-ds.quantity_mw.sel(bid_point=k) * ds.weight_h).sum())
     assert potential_mwh == pytest.approx(expected_mwh, rel=1e-3)
-    assert potential_mwh / 1000 == pytest.approx(35.03 + 3.87 + 0.2 * 20.35, rel=1e-3)
+    assert potential_mwh / 1000 == pytest.approx(0.9 * (35.03 + 3.87) + 0.2 * 20.35, rel=1e-3)
+
+
+def test_derated_res_never_produce_more_than_their_resource_and_offer_upward_what_they_gave_up(case_study_run):
+    _, datasets, _, _ = case_study_run
+    ds = datasets["A"]
+    res = ds.der.where(ds.der_kind.isin(["pv", "wind"]), drop=True).values
+    available = ds.der_available_mw.sel(der=res)
+    produced = ds.der_p_mw.sel(der=res)
+    assert float((produced - available).max()) <= 1e-9
+    assert np.allclose(produced.sel(bid_point=0), 0.9 * available)
+    assert np.allclose(produced.sel(bid_point=int(ds.bid_point.max())), available)
+    assert ds.der_available_mw.dims == ("interval", "der") and ds.der_available_mw.attrs["units"] == "MW"
 
 
 def test_upward_offers_raise_export_and_downward_offers_lower_it(case_study_run):
@@ -133,8 +180,8 @@ def rebuild_and_check(ds, nets, feeder, interval, bid_point):
     return net, violated
 
 
-def test_green_and_orange_points_rebuilt_with_runpp_violate_nothing_and_red_points_do(case_study_run):
-    _, datasets, nets, _ = case_study_run
+def test_green_and_orange_points_rebuilt_with_runpp_violate_nothing_and_red_points_do(stressed_run):
+    _, datasets, nets, _ = stressed_run
     ds = datasets["A"]
     rng = np.random.default_rng(42)
     status = ds.status.transpose("feeder", "interval", "bid_point").values
@@ -155,8 +202,8 @@ def test_green_and_orange_points_rebuilt_with_runpp_violate_nothing_and_red_poin
     assert checked[GREEN] == 25 and checked[ORANGE] > 0 and checked[RED] > 0
 
 
-def test_orange_points_carry_their_reactive_support_and_its_cost(case_study_run):
-    _, datasets, _, _ = case_study_run
+def test_orange_points_carry_their_reactive_support_and_its_cost(stressed_run):
+    _, datasets, _, _ = stressed_run
     ds = datasets["A"]
     orange = ds.status == ORANGE
     assert (ds.q_support_mvar.where(orange) > 0).sum() == orange.sum()
@@ -167,8 +214,8 @@ def test_orange_points_carry_their_reactive_support_and_its_cost(case_study_run)
     assert (ds.der_q_mvar <= ds.der_q_max_mvar + 1e-9).all() and (ds.der_q_mvar >= ds.der_q_min_mvar - 1e-9).all()
 
 
-def test_red_points_say_why(case_study_run):
-    _, datasets, _, _ = case_study_run
+def test_red_points_say_why(stressed_run):
+    _, datasets, _, _ = stressed_run
     ds = datasets["A"]
     red = ds.status == RED
     assert ((ds.red_reason > 0) == red).all()
@@ -209,8 +256,8 @@ def test_tables_3_and_4_are_written_and_agree_with_the_dataset(case_study_run):
     ds = datasets["A"]
     potential_up = float((ds.quantity_mw.sel(bid_point=int(ds.bid_point.max())) * ds.weight_h).sum()) / 1000
     assert table4[("A", "up")]["market_potential_gwh_per_y"] == pytest.approx(potential_up, rel=1e-5)
-    assert table4[("A", "up")]["feasible_flexibility_gwh_per_y"] < potential_up
-    assert table4[("A", "down")]["market_potential_gwh_per_y"] == pytest.approx(42.97, rel=2e-3)
+    assert table4[("A", "up")]["feasible_flexibility_gwh_per_y"] <= potential_up * (1 + 1e-5)
+    assert table4[("A", "down")]["market_potential_gwh_per_y"] == pytest.approx(39.08, rel=2e-3)
     assert "| R1 |" in (folder / "table3.md").read_text()
 
 
@@ -284,6 +331,34 @@ def test_the_persistent_lopf_gives_the_fresh_pyomo_solution(r1):
         assert persistent.status == fresh.status == "optimal"
         assert np.allclose(persistent.dq_mvar, fresh.dq_mvar, atol=1e-7)
         assert persistent.dq_mvar.sum() < 0  # absorbing lowers the voltage
+
+
+def test_the_persistent_lopf_matches_pyomo_with_excess_trust_region_and_changes_already_made(r1):
+    """The exact check's LP: the limits cannot all be met, so the LP minimises a common excess first."""
+    from dataclasses import replace
+
+    feeder_net, points = r1
+    net = feeder_net.net
+    flow = BatchPowerFlow(net)
+    lp = ReactiveLp(len(net.sgen), len(net.bus), 2 * len(flow.branch_names))
+    t = int(np.argmax(points.sgen_p_mw.sum(axis=1)))
+    state = flow.solve(points.load_p_mw[[t]], points.load_q_mvar[[t]], points.sgen_p_mw[[t]], points.sgen_q_mvar[[t]])
+    v = state.v[0]
+    dvm, di = flow.sensitivities(v, net.sgen.bus.to_numpy())
+    rooms = np.full(len(net.sgen), 0.5)
+    base = LpData(dvm, di, np.abs(v), 0.9, float(np.abs(v).max()) - 0.05, flow.branch_currents_ka(v),
+                  flow.rated_current_ka, rooms, rooms, 2.5, dq_now_mvar=np.full(len(net.sgen), -0.1),
+                  voltage_margin_pu=0.0, current_margin_share=0.0, allow_excess=True)
+    for data in (base, replace(base, trust_radius=0.2)):
+        persistent, fresh = lp.solve(data), solve_fresh(data)
+        assert persistent.status == fresh.status == "optimal"
+        assert persistent.excess == pytest.approx(fresh.excess, abs=1e-9) and persistent.excess > 0
+        assert np.allclose(persistent.dq_mvar, fresh.dq_mvar, atol=1e-7)
+        assert (persistent.dq_mvar >= -0.5 - 1e-9).all()  # rooms count from the bid point, not from the changes
+    trusted = lp.solve(replace(base, trust_radius=0.2))
+    assert (np.abs(trusted.dq_mvar + 0.1) <= 0.2 + 1e-9).all()
+    assert lp.solve(base).excess <= trusted.excess + 1e-12  # a wider region reaches at least as low
+    assert lp.solve(replace(base, allow_excess=False)).status == "infeasible"
 
 
 # ---------------------------------------------------------------------------
@@ -402,23 +477,23 @@ def test_the_batch_power_flow_matches_runpp_on_an_imported_net_with_transformers
 # ---------------------------------------------------------------------------
 
 
-def test_free_reactive_support_gives_case_a_colours_at_no_q_cost(case_study_run):
-    _, datasets, _, _ = case_study_run
+def test_free_reactive_support_gives_case_a_colours_at_no_q_cost(stressed_run):
+    _, datasets, _, _ = stressed_run
     a, free = datasets["A"], datasets["A_q_free"]
     xr.testing.assert_equal(a.status, free.status)
     assert float(free.q_cost_eur_per_h.sum()) == 0.0
     assert float(free.q_support_mvar.sum()) > 0.0
 
 
-def test_without_reactive_support_case_a_orange_points_are_blocked(case_study_run):
-    _, datasets, _, _ = case_study_run
+def test_without_reactive_support_case_a_orange_points_are_blocked(stressed_run):
+    _, datasets, _, _ = stressed_run
     a, none = datasets["A"], datasets["A_no_q"]
     assert int((none.status == ORANGE).sum()) == 0
     assert ((none.status == RED) == ((a.status == RED) | (a.status == ORANGE))).all()
 
 
-def test_a_local_market_blocks_no_more_than_case_a(case_study_run):
-    _, datasets, _, _ = case_study_run
+def test_a_local_market_blocks_no_more_than_case_a(stressed_run):
+    _, datasets, _, _ = stressed_run
     a, market = datasets["A"], datasets["A_local_market"]
     assert not ((market.status == RED) & (a.status != RED)).any()
     assert int((market.status == RED).sum()) <= int((a.status == RED).sum())
@@ -428,10 +503,10 @@ def test_redispatch_in_a_local_market_unblocks_points_and_is_confirmed_by_runpp(
     """Without reactive support, a CHP at the start of the feeder raising its output while the PV at
     the end lowers it (the exchange kept) cures over-voltages that would otherwise be red."""
     text = (SMALL.replace("line loading 63 %", "line loading 100 %")
-            .replace("der PV1 pv 7 MW at F1 end", "der PV1 pv 7 MW at F1 end\nprofile chp generated chp { zone C }\n"
+            .replace("der PV1 pv 10 MW at F1 end", "der PV1 pv 10 MW at F1 end\nprofile chp generated chp { zone C }\n"
                      "der CHP1 chp 2 MW at F1 start capability synchronous\nprice fuel 85 EUR/MWh")
-            .replace("bids { pv down -100 % at 0  up +30 % at 2 * sell }",
-                     "bids { pv down -100 % at 0  up +30 % at 2 * sell\n  chp down -20 % at 0.9 * buy  up +20 % at fuel }")
+            .replace("bids { pv down -100 % at 0  up +30 % derated at 2 * sell }",
+                     "bids { pv down -100 % at 0  up +30 % derated at 2 * sell\n  chp down -20 % at 0.9 * buy  up +20 % at fuel }")
             + 'case P_ONLY "local market, active power only" extends NOQ { study { remedies redispatch } }\n')
     path = folder.write(text, "market.flex")
     paths = run_scenario(str(path), ["NOQ", "P_ONLY"], str(folder.root / "out"), quiet=True)

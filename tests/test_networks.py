@@ -47,10 +47,10 @@ def test_network_sizes_of_the_case_study_are_pinned(nets_a):
     """Buses, lines, loads (one per class per node) and DER rows of every feeder; a change here is a
     change of the case study and must be explained in docs/case_study.md."""
     sizes = {name: (len(fn.net.bus), len(fn.net.line), len(fn.net.load), len(fn.net.sgen)) for name, fn in nets_a.items()}
-    assert sizes == {"R1": (34, 33, 107, 2), "R2": (31, 30, 97, 2), "D3": (7, 6, 1, 2), "U4": (19, 18, 40, 1),
+    assert sizes == {"R1": (40, 39, 127, 2), "R2": (31, 30, 97, 2), "D3": (7, 6, 1, 2), "U4": (19, 18, 40, 1),
                      "U5": (15, 14, 31, 0)}
     total_km = {name: round(fn.net.line.length_km.sum(), 2) for name, fn in nets_a.items()}
-    assert total_km == {"R1": 34.0, "R2": 31.5, "D3": 6.0, "U4": 8.7, "U5": 6.5}
+    assert total_km == {"R1": 38.0, "R2": 31.5, "D3": 6.0, "U4": 8.7, "U5": 6.5}
 
 
 def test_element_names_equal_the_scenarios_names(case_study, nets_a):
