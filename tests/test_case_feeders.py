@@ -180,7 +180,7 @@ def test_the_net_of_a_changed_feeder_has_the_cases_length_and_conductor(overhead
     assert r1.line.length_km.sum() == pytest.approx(16 * (1 + 4 * LATERAL_LENGTH_SHARE["rural"]))  # 4 laterals
     assert set(r1.line.std_type) == {"34-AL1/6-ST1A 20.0"}
     declared = {fn.feeder: fn.net for fn in build_networks(overhead, overhead.case("A"))}["R1"]
-    assert declared.line.length_km[declared.line.name.str.contains("-M")].sum() == pytest.approx(17)
+    assert declared.line.length_km[declared.line.name.str.contains("-M")].sum() == pytest.approx(19)
 
 
 def test_the_demand_profiles_of_a_case_follow_its_changed_demand(overhead):

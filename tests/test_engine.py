@@ -89,7 +89,8 @@ def stressed_run(tmp_path_factory):
         assert old in text
         text = text.replace(old, new)
     path = folder.write(text, "stressed.flex")
-    paths = run_scenario(str(path), None, str(folder.root / "out"), quiet=True)
+    paths = run_scenario(str(path), ["A", "A_q_free", "A_no_q", "A_local_market"], str(folder.root / "out"),
+                         quiet=True)
     scenario, _ = load_scenario(path)
     nets = folder.root / "nets"
     export_nets(scenario, scenario.case("A"), nets)
@@ -220,6 +221,31 @@ def test_red_points_say_why(stressed_run):
     red = ds.status == RED
     assert ((ds.red_reason > 0) == red).all()
     assert "over_voltage" in ds.red_reason.attrs["flag_meanings"]
+
+
+def test_a_working_point_that_violates_limits_is_said_in_table_3_and_the_report(stressed_run):
+    from flexopt.results.tables import table3, working_point_notes
+
+    _, datasets, _, folder = stressed_run
+    ds = datasets["A"]
+    violating = int((ds.status.sel(feeder="R1", bid_point=0) != GREEN).sum())
+    assert violating > 0  # 30 km of cable: R1's expected operation needs reactive support in some hours
+    t3 = table3({"A": ds})
+    assert t3[("A", "working_point_violations")]["R1"] == violating
+    assert t3[("A", "working_point_violations")].drop("R1").eq(0).all()
+    notes = working_point_notes({"A": ds})
+    assert len(notes) == 1 and f"in {violating} of 288 intervals" in notes[0] and "feeder R1" in notes[0]
+    assert "the expected working point itself violates limits" in (folder / "report.html").read_text()
+    assert "working_point_violations" in (folder / "table3.csv").read_text()
+
+
+def test_the_console_warns_of_a_working_point_that_violates_limits(stressed_run, capsys):
+    from flexopt.run import _print_working_point_notes
+
+    _, datasets, _, _ = stressed_run
+    _print_working_point_notes({"A": datasets["A"]})
+    printed = capsys.readouterr().out
+    assert printed.startswith("warning: case A, feeder R1: the expected working point itself violates limits")
 
 
 def test_the_dataset_follows_the_design_contract(case_study_run):

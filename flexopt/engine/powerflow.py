@@ -72,8 +72,9 @@ class BatchPowerFlow:
         # Out-of-service loads and sgens stay columns of the batch, with their injections zeroed.
         self.active = np.concatenate([net.load.in_service.to_numpy(bool), net.sgen.in_service.to_numpy(bool)])
         model.load["in_service"] = True
-        for row in model.sgen.itertuples():
-            pp.create_load(model, row.bus, p_mw=0.0, q_mvar=0.0, name=f"sgen {row.Index}")
+        if len(model.sgen):  # one vectorised call: creating them one by one is quadratic in the DER count
+            pp.create_loads(model, model.sgen.bus.to_numpy(), p_mw=0.0, q_mvar=0.0,
+                            name=[f"sgen {i}" for i in model.sgen.index])
         model.sgen.drop(model.sgen.index, inplace=True)
         element_bus = model.load.bus.to_numpy()
         with warnings.catch_warnings():
