@@ -9,6 +9,7 @@ source line, a caret and the hint, then exits with code 2.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -38,24 +39,76 @@ class Problem:
     severity: str = "error"  # "error" or "warning"
 
     def format(self, source_lines: Sequence[str] | None = None) -> str:
-        """Render as ``file:line:col: error: message``, the source line, a caret and the hint."""
+        """Render as ``file:line:col: error: message``, the source line, a caret and the hint.
+
+        A long source line is quoted as a window of :data:`QUOTE_WIDTH` characters around the
+        caret, and an overlong word in the message or hint is cut (with its length), so that a
+        megabyte line never reaches the terminal whole.
+        """
         where = f"{self.span}: " if self.span else ""
-        out = [f"{where}{self.severity}: {self.message}"]
+        out = [f"{where}{self.severity}: {_cut_words(self.message)}"]
         if self.span and source_lines and 1 <= self.span.line <= len(source_lines):
-            text = source_lines[self.span.line - 1].rstrip("\r\n").expandtabs(1)
-            if len(text) > 200:
-                text = text[:200] + " ..."
-            gutter = f"{self.span.line:>5} | "
-            out.append(gutter + text)
+            text = _printable(source_lines[self.span.line - 1].rstrip("\r\n"))
+            col = max(self.span.column - 1, 0)
             width = 1
             if self.span.end_line == self.span.line and self.span.end_column:
                 width = max(1, self.span.end_column - self.span.column)
-            col = min(max(self.span.column - 1, 0), len(text))
+            start = 0
+            if len(text) > QUOTE_WIDTH:
+                start = 0 if col < QUOTE_WIDTH - 20 else col - 20  # the caret stays in view
+                total = len(text)
+                text = ("…" if start else "") + text[start: start + QUOTE_WIDTH] + \
+                       (f" … ({total} characters)" if start + QUOTE_WIDTH < total else "")
+                col = col - start + (1 if start else 0)
+                width = min(width, QUOTE_WIDTH - (col - (1 if start else 0)))
+            gutter = f"{self.span.line:>5} | "
+            out.append(gutter + text)
+            col = min(col, len(text))
             width = max(1, min(width, len(text) - col if len(text) > col else 1))
             out.append(" " * (len(gutter) - 2) + "| " + " " * col + "^" * width)
         if self.hint:
-            out.append(f"  hint: {self.hint}")
+            out.append(f"  hint: {_cut_words(self.hint)}")
         return "\n".join(out)
+
+
+#: Characters of a source line quoted under a message; a longer line is shown as a window.
+QUOTE_WIDTH = 80
+#: Longest word shown whole in a message; a longer one is cut and its length given.
+WORD_WIDTH = 60
+
+
+def shorten(text: str, limit: int = WORD_WIDTH) -> str:
+    """A word for a message: itself, or its start and its length when it is longer than ``limit``."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}… ({len(text)} characters)"
+
+
+def _cut_words(text: str) -> str:
+    """The last guard: any word over 200 characters in a message (a long path stays whole) is cut."""
+    if len(text) <= 200:
+        return text
+    return re.sub(r"[^\s'\"]{201,}", lambda m: shorten(m.group()), text)
+
+
+def _printable(line: str) -> str:
+    """A source line for the terminal: tabs as one space, invisible characters (form feed, U+2028,
+    no-break space ...) as one visible character, so the caret stays under its column."""
+    if line.isprintable():
+        return line
+    return "".join(ch if ch.isprintable() else (" " if ch.isspace() else "\ufffd") for ch in line)
+
+
+def source_lines(text: str) -> list[str]:
+    """The lines of a scenario as the parser counts them: broken at LF, CRLF and a lone CR only.
+
+    ``str.splitlines`` also breaks at form feeds, U+2028, U+0085 ..., which the parser does not
+    count as line breaks; quoting with it would show another line than the one reported.
+    """
+    return _LINE_BREAK.split(text)
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass
@@ -91,13 +144,16 @@ class ProblemCollector:
         self._seen: set[Problem] = set()
         self.sources: dict[str, list[str]] = {}
         if text is not None:
-            self.sources[file] = text.splitlines()
+            self.sources[file] = source_lines(text)
 
     def error(self, message: str, span: Span | None = None, hint: str | None = None) -> None:
         self._add(Problem(message, span, hint, "error"))
 
     def warning(self, message: str, span: Span | None = None, hint: str | None = None) -> None:
         self._add(Problem(message, span, hint, "warning"))
+
+    def add(self, problem: Problem) -> None:
+        self._add(problem)
 
     def _add(self, problem: Problem) -> None:
         # cases re-validate what they inherit: report each problem once
@@ -128,6 +184,8 @@ def _problem_order(problem: Problem) -> tuple:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A "did you mean 'X'?" hint for a misspelt name, or None when nothing is close."""
+    if len(word) > 2 * WORD_WIDTH:  # no name is that long: nothing is close, and comparing would be slow
+        return None
     pool = sorted(set(candidates))
     lowered = {c.lower(): c for c in pool}
     if word.lower() in lowered:  # a slip of case first: 'mw' means 'MW', not 'm'

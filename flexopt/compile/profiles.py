@@ -14,13 +14,10 @@ zone) or read from CSV. Prices are read from CSV or evaluated from expressions.
 from __future__ import annotations
 
 import calendar as pycalendar
-import csv
 import datetime as dt
 import functools
-import math
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping
 
@@ -28,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from flexopt.errors import FlexoptError, Problem, Span, did_you_mean, known_list
-from flexopt.language.expressions import evaluate, references
-from flexopt.model import Calendar, Case, Der, Price, ProfileSource, Scenario, day_type_index, public_holidays
+from flexopt.language import series
+from flexopt.model import Calendar, Case, Der, ProfileSource, Scenario, day_type_index, public_holidays
 
 # ---------------------------------------------------------------------------
 # Climate assumptions of the generators (documented in docs/case_study.md)
@@ -295,84 +292,11 @@ def _generated(generator: str, params: tuple, calendar: Calendar, span: Span | N
 
 
 # ---------------------------------------------------------------------------
-# CSV series
+# CSV series: read by the language stage's reader (size-capped, errors at the CSV's line and column)
 # ---------------------------------------------------------------------------
 
-KEY_COLUMNS = ("season", "day_type", "hour")
-
-
-def read_csv_series(path: Path, column: str, calendar: Calendar, span: Span | None) -> np.ndarray:
-    """A CSV column over the typical days: rows keyed by season, day_type and hour, or one row per
-    interval in dataset order. Errors name the CSV file and line."""
-    shown = str(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise FlexoptError([Problem(f"cannot read '{path.name}': {err}", span, "save it as UTF-8 CSV")]) from None
-    if not rows:
-        raise FlexoptError([Problem(f"'{path.name}' is empty", Span(shown, 1, 1))])
-    header = [h.strip() for h in rows[0]]
-    if column not in header:
-        raise FlexoptError([Problem(f"'{path.name}' has no column '{column}'", Span(shown, 1, 1),
-                                    did_you_mean(column, header) or f"columns: {known_list(header)}")])
-    col = header.index(column)
-    n = calendar.n_intervals
-    values = np.full(n, np.nan)
-    keyed = all(k in header for k in KEY_COLUMNS)
-    position = {}
-    if keyed:
-        seasons = {s: i for i, s in enumerate(calendar.seasons)}
-        day_types = {d: i for i, d in enumerate(calendar.day_types)}
-        step_hours = 24 // calendar.steps_per_day
-        keys = [header.index(k) for k in KEY_COLUMNS]
-    elif len(rows) - 1 != n:
-        raise FlexoptError([Problem(f"'{path.name}' has {len(rows) - 1} data rows; the calendar has {n} intervals",
-                                    Span(shown, 1, 1), "add the columns season, day_type and hour, or give one row "
-                                    "per interval in the order season, day type, hour")])
-    for line, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        where = Span(shown, line, 1)
-        if len(row) <= col:
-            raise FlexoptError([Problem(f"line {line} of '{path.name}' has no value for '{column}'", where)])
-        text = row[col].strip()
-        try:
-            value = float(text)
-        except ValueError:
-            raise FlexoptError([Problem(f"'{text}' in column '{column}' is not a number", where,
-                                        "use a decimal point and no thousands separator")]) from None
-        if not math.isfinite(value):
-            raise FlexoptError([Problem(f"'{text}' in column '{column}' is not a finite number", where)])
-        if keyed:
-            season, day_type, hour = (row[k].strip() if k < len(row) else "" for k in keys)
-            if season not in seasons or day_type not in day_types:
-                wrong, pool = (season, seasons) if season not in seasons else (day_type, day_types)
-                raise FlexoptError([Problem(f"'{wrong}' on line {line} of '{path.name}' is not a season or day type "
-                                            "of the calendar", where, did_you_mean(wrong, pool) or
-                                            f"expected one of {known_list(pool)}")])
-            try:
-                h = int(float(hour))
-            except ValueError:
-                raise FlexoptError([Problem(f"hour '{hour}' on line {line} is not a number", where)]) from None
-            if not 0 <= h < 24 or h % step_hours:
-                raise FlexoptError([Problem(f"hour {h} on line {line} is not a step of the calendar", where,
-                                            f"hours run 0..23 in steps of {step_hours}")])
-            i = (seasons[season] * len(day_types) + day_types[day_type]) * calendar.steps_per_day + h // step_hours
-            if i in position:
-                raise FlexoptError([Problem(f"{season} {day_type} hour {h} appears twice (lines {position[i]} and "
-                                            f"{line})", where)])
-            position[i] = line
-        else:
-            i = line - 2
-        values[i] = value
-    if np.isnan(values).any():
-        first = int(np.flatnonzero(np.isnan(values))[0])
-        season, day_type, hour, _ = calendar.intervals()
-        raise FlexoptError([Problem(f"'{path.name}' has no '{column}' value for {season[first]} {day_type[first]} "
-                                    f"hour {hour[first]}", Span(shown, 1, 1),
-                                    f"give all {n} intervals of the calendar")])
-    return values
+KEY_COLUMNS = series.KEY_COLUMNS
+read_csv_series = series.read_csv_series
 
 
 # ---------------------------------------------------------------------------
@@ -402,7 +326,7 @@ def compile_profiles(scenario: Scenario, case: Case) -> CaseProfiles:
     calendar = scenario.calendar
     days = typical_days(calendar)
     shapes = {source.name: _shape(source, calendar) for source in scenario.profiles}
-    prices = _prices(case.prices, calendar, days.n)
+    prices = _prices(case, calendar)
     der_p = {der.name: _der_power(der, shapes, days) for der in case.ders}
     demand: dict[tuple[str, str], np.ndarray] = {}
     for feeder in case.feeders:  # the demand and mix as the case sees them
@@ -430,24 +354,19 @@ def _shape(source: ProfileSource, calendar: Calendar) -> np.ndarray:
     return values
 
 
-def _prices(prices: tuple[Price, ...], calendar: Calendar, n: int) -> dict[str, np.ndarray]:
-    """Every named price over the intervals; expressions may refer to prices declared before or after."""
-    values: dict[str, np.ndarray] = {}
-    pending = list(prices)
-    while pending:  # validation has refused cycles, so this terminates
-        progressed = False
-        for price in list(pending):
-            if price.expr is None:
-                values[price.name] = read_csv_series(price.path, price.column, calendar, price.span) * price.scale
-            else:
-                if any(ref.name not in values for ref in references(price.expr)):
-                    continue
-                values[price.name] = np.broadcast_to(np.asarray(evaluate(price.expr, values), dtype=float), (n,)).copy()
-            values[price.name].setflags(write=False)
-            pending.remove(price)
-            progressed = True
-        if not progressed:
-            raise FlexoptError([Problem(f"price '{pending[0].name}' refers to itself", pending[0].span)])
+def _prices(case: Case, calendar: Calendar) -> dict[str, np.ndarray]:
+    """Every named price over the intervals (expressions may refer to prices declared before or after),
+    refused before assessing when a price, a bid price or the reactive remuneration is not a finite
+    number somewhere (``check`` refuses the same; this guards data files changed since)."""
+    values, problems, unresolved = series.evaluate_prices(
+        case.prices, lambda price: read_csv_series(price.path, price.column, calendar, price.span), calendar)
+    if unresolved and not problems:  # validation refuses cycles
+        raise FlexoptError([Problem(f"price '{unresolved[0].name}' refers to itself", unresolved[0].span)])
+    problems += series.rule_problems(case, values, calendar, f" in case '{case.name}'" if case.span else "")
+    if problems:
+        raise FlexoptError(problems)
+    for value in values.values():
+        value.setflags(write=False)
     return values
 
 

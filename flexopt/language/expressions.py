@@ -4,6 +4,11 @@ A scenario writes a bid price as ``2 * sell`` or ``min(fuel, 1.1 * buy)``. The
 grammar parses it into these frozen nodes; this module checks its unit and
 evaluates it over the typical-day intervals. Nothing here calls ``eval``: a
 scenario file can never run Python.
+
+A chain of operators of one precedence level (``a + b - c + ...``) is one :class:`Chain` node,
+not one node per operator: a sum of thousands of terms is as deep as a sum of two, so no walk
+over it can exhaust the recursion limit (only parentheses deepen a tree, and the parser bounds
+them).
 """
 
 from __future__ import annotations
@@ -56,6 +61,15 @@ class BinaryOp:
 
 
 @dataclass(frozen=True)
+class Chain:
+    """Operands joined left to right by operators of one level: ``a + b - c`` or ``a / b * c``."""
+
+    first: "Expr"
+    rest: tuple[tuple[str, "Expr"], ...]  # (operator, operand); operators all in "+-" or all in "*/"
+    span: Span
+
+
+@dataclass(frozen=True)
 class Negate:
     operand: "Expr"
     span: Span
@@ -77,7 +91,7 @@ class Rebased:
     span: Span
 
 
-Expr = Union[Number, PriceRef, BinaryOp, Negate, Call, Rebased]
+Expr = Union[Number, PriceRef, BinaryOp, Chain, Negate, Call, Rebased]
 
 
 class ExpressionUnitError(Exception):
@@ -90,17 +104,40 @@ class ExpressionUnitError(Exception):
         self.hint = hint
 
 
+def operands(expr: Expr) -> list[Expr]:
+    """The sub-expressions of a node, in reading order."""
+    if isinstance(expr, BinaryOp):
+        return [expr.left, expr.right]
+    if isinstance(expr, Chain):
+        return [expr.first] + [operand for _, operand in expr.rest]
+    if isinstance(expr, (Negate, Rebased)):
+        return [expr.operand]
+    if isinstance(expr, Call):
+        return list(expr.args)
+    return []
+
+
+def steps(expr: BinaryOp | Chain) -> tuple[Expr, list[tuple[str, Expr, Span]]]:
+    """A binary operation or chain as its first operand and its steps: (operator, operand, span of
+    the chain from its start to that operand), the place a problem of that step is reported."""
+    if isinstance(expr, BinaryOp):
+        return expr.left, [(expr.op, expr.right, expr.span)]
+    start = expr.span
+    return expr.first, [(op, operand, Span(start.file, start.line, start.column, operand.span.end_line,
+                                           operand.span.end_column)) for op, operand in expr.rest]
+
+
 def references(expr: Expr) -> list[PriceRef]:
     """Every named price an expression refers to, in reading order."""
-    if isinstance(expr, PriceRef):
-        return [expr]
-    if isinstance(expr, BinaryOp):
-        return references(expr.left) + references(expr.right)
-    if isinstance(expr, (Negate, Rebased)):
-        return references(expr.operand)
-    if isinstance(expr, Call):
-        return [r for a in expr.args for r in references(a)]
-    return []
+    found: list[PriceRef] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, PriceRef):
+            found.append(node)
+        else:
+            stack.extend(reversed(operands(node)))
+    return found
 
 
 def unit_of(expr: Expr, price_unit: Callable[[str], str]) -> str:
@@ -122,17 +159,23 @@ def unit_of(expr: Expr, price_unit: Callable[[str], str]) -> str:
     if isinstance(expr, Call):
         units = [unit_of(a, price_unit) for a in expr.args]
         return _same_unit(units, f"{expr.function}(...)", expr.span)
-    left = unit_of(expr.left, price_unit)
-    right = unit_of(expr.right, price_unit)
-    if expr.op in "+-":
-        return _same_unit([left, right], f"'{expr.op}'", expr.span)
-    if expr.op == "*":
+    first, chain = steps(expr)
+    left = unit_of(first, price_unit)
+    for op, operand, span in chain:
+        left = _step_unit(op, left, unit_of(operand, price_unit), span)
+    return left
+
+
+def _step_unit(op: str, left: str, right: str, span: Span) -> str:
+    if op in "+-":
+        return _same_unit([left, right], f"'{op}'", span)
+    if op == "*":
         if left == DIMENSIONLESS:
             return right
         if right == DIMENSIONLESS:
             return left
         raise ExpressionUnitError(
-            f"cannot multiply {left} by {right}", expr.span, "multiply a price by a plain number, e.g. 0.9 * buy"
+            f"cannot multiply {left} by {right}", span, "multiply a price by a plain number, e.g. 0.9 * buy"
         )
     # division
     if right == DIMENSIONLESS:
@@ -140,7 +183,7 @@ def unit_of(expr: Expr, price_unit: Callable[[str], str]) -> str:
     if left == right:
         return DIMENSIONLESS
     raise ExpressionUnitError(
-        f"cannot divide {describe(left)} by {describe(right)}", expr.span,
+        f"cannot divide {describe(left)} by {describe(right)}", span,
         "divide a price by a plain number, or a price by a price of the same unit"
     )
 
@@ -162,33 +205,85 @@ def _same_unit(units: list[str], what: str, span: Span) -> str:
 PriceValues = Mapping[str, Union[float, np.ndarray]]
 
 
-def evaluate(expr: Expr, prices: PriceValues) -> np.ndarray | float:
-    """Value of an expression, element-wise over the intervals of the named price arrays."""
+def evaluate(expr: Expr, prices: PriceValues, _found: list | None = None) -> np.ndarray | float:
+    """Value of an expression, element-wise over the intervals of the named price arrays.
+
+    Overflow and division by zero give inf or NaN here, without a warning; the validator and
+    the compile stage look for them with :func:`find_nonfinite` and refuse them.
+    """
+    with np.errstate(all="ignore"):
+        return _evaluate(expr, prices, _found)
+
+
+def _evaluate(expr: Expr, prices: PriceValues, found: list | None) -> np.ndarray | float:
     if isinstance(expr, Number):
         return expr.value
     if isinstance(expr, PriceRef):
         return prices[expr.name]
     if isinstance(expr, Rebased):
-        return evaluate(expr.operand, prices)
+        return _evaluate(expr.operand, prices, found)
     if isinstance(expr, Negate):
-        return -evaluate(expr.operand, prices)
+        return -_evaluate(expr.operand, prices, found)
     if isinstance(expr, Call):
-        values = [evaluate(a, prices) for a in expr.args]
+        values = [_evaluate(a, prices, found) for a in expr.args]
         reduce = np.maximum if expr.function == "max" else np.minimum
         result = values[0]
         for v in values[1:]:
             result = reduce(result, v)
         return result
-    left = evaluate(expr.left, prices)
-    right = evaluate(expr.right, prices)
-    if expr.op == "+":
+    first, chain = steps(expr)
+    value = _evaluate(first, prices, found)
+    for op, operand, span in chain:
+        right = _evaluate(operand, prices, found)
+        result = _apply(op, value, right)
+        if found is not None and not found:
+            _watch(found, op, value, right, result, operand, span)
+        value = result
+    return value
+
+
+def _apply(op: str, left, right):
+    if op == "+":
         return left + right
-    if expr.op == "-":
+    if op == "-":
         return left - right
-    if expr.op == "*":
-        return left * right
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.divide(left, right)
+    if op == "*":
+        return np.multiply(left, right)
+    return np.divide(left, right)
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    """Where an expression stops being a finite number: the step, why, and at which intervals."""
+
+    span: Span  # the operation, from the start of its chain to the operand
+    divisor: str | None  # the divisor as written, when it is a division by zero
+    intervals: np.ndarray | None  # indices of the intervals where it is not finite; None for a constant
+
+
+def _watch(found: list, op: str, left, right, result, operand: Expr, span: Span) -> None:
+    """Record the first step whose finite operands give a non-finite value."""
+    bad = ~np.isfinite(result) & np.isfinite(left) & np.isfinite(right)
+    if not np.any(bad):
+        return
+    zero = op == "/" and np.any(np.asarray(right == 0) & bad)
+    found.append(NonFinite(span, render(operand) if zero else None, np.flatnonzero(bad) if np.ndim(bad) else None))
+
+
+def find_nonfinite(expr: Expr, prices: PriceValues) -> NonFinite | None:
+    """The first operation of an expression that gives inf or NaN from finite operands, if any.
+
+    ``prices`` are the named prices' values (all finite); a constant expression is checked with
+    none. Intervals are indices into the price arrays.
+    """
+    found: list[NonFinite] = []
+    value = evaluate(expr, prices, found)
+    if found:
+        return found[0]
+    bad = ~np.isfinite(value)
+    if np.any(bad):  # not made here (a number too large is refused where it is written): said at the whole
+        return NonFinite(expr.span, None, np.flatnonzero(bad) if np.ndim(bad) else None)
+    return None
 
 
 def constant_value(expr: Expr) -> float | None:
@@ -211,14 +306,65 @@ def render(expr: Expr) -> str:
         return f"-{_wrap(expr.operand, '*')}"
     if isinstance(expr, Call):
         return f"{expr.function}({', '.join(render(a) for a in expr.args)})"
-    return f"{_wrap(expr.left, expr.op)} {expr.op} {_wrap(expr.right, expr.op, right=True)}"
+    first, chain = steps(expr)
+    parts = [_wrap(first, chain[0][0])]
+    for op, operand, _ in chain:
+        parts.append(f"{op} {_wrap(operand, op, right=True)}")
+    return " ".join(parts)
+
+
+def _level(expr: Expr) -> str | None:
+    """"+-" or "*/" for a binary operation or chain, else None."""
+    if isinstance(expr, BinaryOp):
+        return "+-" if expr.op in "+-" else "*/"
+    if isinstance(expr, Chain):
+        return "+-" if expr.rest[0][0] in "+-" else "*/"
+    return None
 
 
 def _wrap(expr: Expr, parent_op: str, right: bool = False) -> str:
     text = render(expr)
-    if isinstance(expr, BinaryOp):
-        weaker = expr.op in "+-" and parent_op in "*/"
-        same_level_right = right and parent_op in "-/" and (expr.op in "+-") == (parent_op in "+-")
+    level = _level(expr)
+    if level is not None:
+        weaker = level == "+-" and parent_op in "*/"
+        same_level_right = right and parent_op in "-/" and (level == "+-") == (parent_op in "+-")
         if weaker or same_level_right:
             return f"({text})"
     return text
+
+
+# ---------------------------------------------------------------------------
+# Building chains while parsing
+# ---------------------------------------------------------------------------
+
+
+class OpenChain:
+    """A chain the parser is still extending, left to right; :func:`closed` freezes it.
+
+    lark builds ``a + b + c`` as ``(a + b) + c``: each step appends to the chain on its left
+    instead of nesting it, which keeps building linear in the length of the chain. Only the
+    parser holds an open chain, and each one has a single owner (its parent in the parse tree).
+    """
+
+    __slots__ = ("level", "first", "rest", "span")
+
+    def __init__(self, level: str, first: Expr, rest: list, span: Span) -> None:
+        self.level, self.first, self.rest, self.span = level, first, rest, span
+
+
+def chain_step(left: "Expr | OpenChain", op: str, right: "Expr | OpenChain", span: Span) -> OpenChain:
+    """``left op right``: extends ``left`` when it is a chain of the same level (``(a + b) + c`` is
+    ``a + b + c``, exactly: the chain evaluates left to right), else starts a chain."""
+    level = "+-" if op in "+-" else "*/"
+    if isinstance(left, OpenChain) and left.level == level:
+        left.rest.append((op, closed(right)))
+        left.span = span
+        return left
+    return OpenChain(level, closed(left), [(op, closed(right))], span)
+
+
+def closed(expr: "Expr | OpenChain") -> Expr:
+    """An expression with its open chain (if it is one) frozen into a :class:`Chain`."""
+    if isinstance(expr, OpenChain):
+        return Chain(expr.first, tuple(expr.rest), expr.span)
+    return expr

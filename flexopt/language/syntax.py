@@ -11,16 +11,18 @@ classes live in :mod:`flexopt.language.tree` and are re-exported here.
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 
 import lark
-from lark import Token, Transformer, v_args
+from lark import Token, v_args
+from lark.visitors import Transformer_NonRecursive
 from lark.exceptions import UnexpectedInput, VisitError
 
 from flexopt.language import expressions as ex
-from flexopt.errors import FlexoptError, Problem, Span
-from flexopt.language.syntax_errors import syntax_problem
+from flexopt.errors import FlexoptError, Problem, Span, source_lines
+from flexopt.language.syntax_errors import check_nesting, syntax_problem
 # the node classes are re-exported: sx.Word, sx.CalendarBlock, ... keep working
 from flexopt.language.tree import (  # noqa: F401
     Word, Quantity, Setting, Header, CalendarBlock, SeasonDecl, DaysDecl, ProfileDecl, PriceDecl,
@@ -31,8 +33,6 @@ from flexopt.language.tree import (  # noqa: F401
 
 #: Largest scenario file accepted; scenarios are a few kB, this guards against mistakes.
 MAX_SCENARIO_BYTES = 4 * 1024 * 1024
-#: Deepest nesting of parentheses in a price expression.
-MAX_EXPRESSION_DEPTH = 50
 
 
 # ---------------------------------------------------------------------------
@@ -84,8 +84,9 @@ def _unquote(token: Token) -> str:
     return str(token)[1:-1]
 
 
-class _ToSyntax(Transformer):
-    """Builds the syntax nodes bottom-up; rules not listed keep lark's Tree."""
+class _ToSyntax(Transformer_NonRecursive):
+    """Builds the syntax nodes bottom-up, without recursion (a long operator chain is a deep lark
+    tree); rules not listed keep lark's Tree."""
 
     def __init__(self, file: str) -> None:
         super().__init__(visit_tokens=False)
@@ -166,7 +167,7 @@ class _ToSyntax(Transformer):
     @v_args(meta=True)
     def price_expr(self, meta, children):
         name, expr = children
-        return PriceDecl(self.word(name), None, None, None, expr, self.span_of(meta))
+        return PriceDecl(self.word(name), None, None, None, ex.closed(expr), self.span_of(meta))
 
     # -- substation, limits, conductors --
     @v_args(meta=True)
@@ -355,7 +356,7 @@ class _ToSyntax(Transformer):
                 return OfferDecl(direction, None, None, self.span_of(meta))
             derated = any(isinstance(c, lark.Tree) and c.data == "derated" for c in children)
             rest = [c for c in children if not (isinstance(c, lark.Tree) and c.data == "derated")]
-            return OfferDecl(direction, rest[0], rest[1], self.span_of(meta), derated)
+            return OfferDecl(direction, rest[0], ex.closed(rest[1]), self.span_of(meta), derated)
 
         return rule
 
@@ -372,7 +373,7 @@ class _ToSyntax(Transformer):
     @v_args(meta=True)
     def q_paid(self, meta, children):
         per = self.word(children[1]) if len(children) > 1 else None
-        return ReactiveDecl("paid", children[0], per, self.span_of(meta))
+        return ReactiveDecl("paid", ex.closed(children[0]), per, self.span_of(meta))
 
     @v_args(meta=True)
     def q_free(self, meta, children):
@@ -421,8 +422,8 @@ class _ToSyntax(Transformer):
 
     def _binary(op):  # noqa: N805
         @v_args(meta=True)
-        def rule(self, meta, children):
-            return ex.BinaryOp(op, children[0], children[1], self.span_of(meta))
+        def rule(self, meta, children):  # a chain of one level is one node (expressions.Chain)
+            return ex.chain_step(children[0], op, children[1], self.span_of(meta))
 
         return rule
 
@@ -433,18 +434,21 @@ class _ToSyntax(Transformer):
 
     @v_args(meta=True)
     def neg(self, meta, children):
-        return ex.Negate(children[0], self.span_of(meta))
+        operand = ex.closed(children[0])
+        if isinstance(operand, ex.Negate):  # - - x is x: a run of signs stays one level deep
+            return operand.operand
+        return ex.Negate(operand, self.span_of(meta))
 
     def unary(self, children):  # "+" unary
         return children[0]
 
     @v_args(meta=True)
     def min(self, meta, children):
-        return ex.Call("min", tuple(children), self.span_of(meta))
+        return ex.Call("min", tuple(ex.closed(c) for c in children), self.span_of(meta))
 
     @v_args(meta=True)
     def max(self, meta, children):
-        return ex.Call("max", tuple(children), self.span_of(meta))
+        return ex.Call("max", tuple(ex.closed(c) for c in children), self.span_of(meta))
 
     def start(self, children):
         return children
@@ -477,16 +481,22 @@ def decode(data: bytes, file: str) -> str:
 
 
 def parse_text(text: str, file: str = "<scenario>") -> ScenarioSyntax:
-    """Parse scenario text into a syntax tree; raises FlexoptError on a syntax error."""
-    lines = text.splitlines()
+    """Parse scenario text into a syntax tree; raises FlexoptError on a syntax error.
+
+    Lines are counted as the parser counts them, at LF, CRLF and a lone CR (an old Mac file),
+    and quoted the same way (:func:`flexopt.errors.source_lines`): a lone CR is read as LF,
+    which keeps every offset. A form feed or U+2028 breaks no line.
+    """
+    lines = source_lines(text)
+    readable = _lone_cr_as_lf(text)
     if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in lines):
         raise FlexoptError([Problem("the scenario is empty", Span(file, 1, 1),
                                     'a scenario starts with: scenario "name"')], {file: lines})
-    _check_nesting(text, file, lines)
+    check_nesting(readable, file, lines)
     try:
-        tree = parser().parse(text)
+        tree = parser().parse(readable)
     except UnexpectedInput as err:
-        raise FlexoptError([syntax_problem(err, text, file, parser())], {file: lines}) from None
+        raise FlexoptError([syntax_problem(err, readable, file, parser())], {file: lines}) from None
     try:
         children = _ToSyntax(file).transform(tree)
     except VisitError as err:  # a transformer bug, never the user's fault: surface it plainly
@@ -495,26 +505,8 @@ def parse_text(text: str, file: str = "<scenario>") -> ScenarioSyntax:
     return ScenarioSyntax(file, text, header, tuple(statements))
 
 
-def _check_nesting(text: str, file: str, lines: list[str]) -> None:
-    """Refuse absurdly deep parentheses before they exhaust the recursion of the tree walk."""
-    depth = 0
-    line = 1
-    col = 0
-    for ch in text:
-        col += 1
-        if ch == "\n":
-            line += 1
-            col = 0
-        elif ch == "(":
-            depth += 1
-            if depth > MAX_EXPRESSION_DEPTH:
-                raise FlexoptError([Problem(f"parentheses nested more than {MAX_EXPRESSION_DEPTH} deep",
-                                            Span(file, line, col), "simplify the price expression")], {file: lines})
-        elif ch == ")":
-            depth = max(0, depth - 1)
-    # long chains of operators also deepen the tree: bound the tokens of one expression line
-    for number, content in enumerate(lines, start=1):
-        operators = sum(content.count(op) for op in "+-*/")
-        if operators > 200:
-            raise FlexoptError([Problem("this line holds more than 200 operators", Span(file, number, 1),
-                                        "split the price into named prices: price p1 ...")], {file: lines})
+def _lone_cr_as_lf(text: str) -> str:
+    """A lone CR (not before LF) as LF; the text keeps its length, so offsets and columns hold."""
+    if "\r" not in text:
+        return text
+    return re.sub(r"\r(?!\n)", "\n", text)

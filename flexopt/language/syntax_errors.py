@@ -1,22 +1,52 @@
-"""Syntax errors: lark's parse errors turned into one located :class:`Problem` with a hint.
+"""Syntax errors: lark's parse errors turned into one located :class:`Problem` with a hint, and
+the one limit checked before parsing (the nesting of parentheses).
 
 Split from :mod:`flexopt.language.syntax` to keep the parser small; the parser is passed in,
-so this module does not import :mod:`flexopt.language.syntax`.
+so this module does not import :mod:`flexopt.language.syntax`. Words quoted from the file are
+cut when long (:func:`flexopt.errors.shorten`).
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 
 import lark
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from flexopt.errors import Problem, Span, did_you_mean
+from flexopt.errors import FlexoptError, Problem, Span, did_you_mean, shorten, source_lines
 from flexopt.language.units import ALL_UNITS
 
-__all__ = ["syntax_problem"]
+__all__ = ["MAX_EXPRESSION_DEPTH", "check_nesting", "syntax_problem"]
+
+#: Deepest nesting of parentheses in a price expression (chains of operators do not nest: any length is read).
+MAX_EXPRESSION_DEPTH = 50
+
+#: What the nesting check skips: comments and quoted texts (a "(" in either opens nothing).
+_SKIPPED_OR_PAREN = re.compile(r'#[^\n]*|"[^"\n]*"|[()]')
+
+
+def check_nesting(text: str, file: str, lines: list[str]) -> None:
+    """Refuse parentheses nested deeper than :data:`MAX_EXPRESSION_DEPTH`, before parsing.
+
+    Only brackets the parser reads count: those in comments and quoted texts are skipped, as
+    the lexer skips them.
+    """
+    depth = 0
+    for match in _SKIPPED_OR_PAREN.finditer(text):
+        ch = match.group()
+        if ch == "(":
+            depth += 1
+            if depth > MAX_EXPRESSION_DEPTH:
+                line = text.count("\n", 0, match.start()) + 1
+                column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+                raise FlexoptError([Problem(f"parentheses nested more than {MAX_EXPRESSION_DEPTH} deep",
+                                            Span(file, line, column), "simplify the price expression, or split it "
+                                            "into named prices: price part ...")], {file: lines})
+        elif ch == ")":
+            depth = max(0, depth - 1)
 
 
 # Human descriptions of terminals for "expected ..." messages.
@@ -72,14 +102,16 @@ def syntax_problem(err: UnexpectedInput, text: str, file: str, parser: lark.Lark
     expected = _expected_words(err, parser)
     keywords = [w.strip("'") for w in expected if w.startswith("'") and w.strip("'").isidentifier()]
     if isinstance(err, UnexpectedToken) and err.token.type == "$END":
-        lines = text.splitlines() or [""]
+        lines = source_lines(text)
+        if len(lines) > 1 and not lines[-1]:  # the file ends with a line break: its last line is the one before
+            lines.pop()
         span = Span(file, len(lines), len(lines[-1]) + 1)
         message = "the file ends too early"
         hint = "expected " + _or_list(expected) + (" — is a '}' missing?" if "'}'" in expected else "")
         return Problem(message, span, hint)
     if isinstance(err, UnexpectedToken):
         token = err.token
-        shown = str(token)
+        shown = shorten(str(token))
         span = Span(file, token.line, token.column, token.end_line, token.end_column)
         special = _voltage_pair_problem(err, text, span, parser) or _unit_problem(token, text, file, expected, parser)
         if special is not None:
@@ -102,6 +134,10 @@ def syntax_problem(err: UnexpectedInput, text: str, file: str, parser: lark.Lark
     hint = "expected " + _or_list(expected) if expected else None
     if char == "'":
         hint = 'write texts in double quotes: "..."'
+    elif char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
+        name = unicodedata.name(char, "a control character").lower()
+        hint = (f"this is an invisible character, {name} (U+{ord(char):04X}); flexopt reads plain spaces, tabs "
+                "and line breaks only: replace it by one of them")
     return Problem(f"unexpected character {char!r}", span, hint)
 
 
@@ -156,7 +192,7 @@ def _unit_problem(token: Token, text: str, file: str, expected: list[str], parse
     word = text[start:end]
     column = token.column - (token.start_pos - start)
     span = Span(file, token.line, column, token.line, column + len(word))
-    return Problem(f"'{word}' is not a unit flexopt knows", span, _unit_fix(word))
+    return Problem(f"'{shorten(word)}' is not a unit flexopt knows", span, _unit_fix(word))
 
 
 def _unit_fix(word: str) -> str:

@@ -13,15 +13,17 @@ cases), each a mixin over the shared :class:`~flexopt.language.validate.context.
 from __future__ import annotations
 
 import hashlib
+import stat
 from pathlib import Path
 
+from flexopt.files import read_bytes_capped
 from flexopt.language import syntax as sx
-from flexopt.errors import Problem, file_problem
+from flexopt.errors import Problem, file_problem, shorten
 from flexopt.model import Scenario
 
 from flexopt.language.validate.calendar import CalendarRules
 from flexopt.language.validate.cases import CaseRules
-from flexopt.language.validate.context import BLOCK_WORDS, SCOPE_BLOCKS, did_you_mean_file
+from flexopt.language.validate.context import BLOCK_WORDS, SCOPE_BLOCKS, did_you_mean_file, file_name_problem
 from flexopt.language.validate.ders import DerRules
 from flexopt.language.validate.network import NetworkRules
 from flexopt.language.validate.prices import PriceRules
@@ -40,17 +42,19 @@ def load_scenario(path: str | Path) -> tuple[Scenario, list[Problem]]:
     """Read, parse and validate a scenario file; returns it with its warnings."""
     path = Path(path)
     shown = str(path)
-    if not path.exists():
-        raise file_problem(shown, "no such file", did_you_mean_file(path))
-    if path.is_dir():
+    try:
+        is_folder = stat.S_ISDIR(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        raise file_problem(shown, "no such file", did_you_mean_file(path)) from None
+    except OSError as err:  # a name too long, a loop of links, no permission on a folder ...
+        raise file_problem(shown, f"cannot read the file: {err.strerror or err}", "check the path") from None
+    if is_folder:
         raise file_problem(shown, "this is a folder, not a scenario file", "name a .flex file inside it")
     if path.suffix.lower() in DATA_FILE_KINDS:
         raise file_problem(shown, f"this is {DATA_FILE_KINDS[path.suffix.lower()]}, not a scenario file",
                            "name the .flex scenario file that refers to it")
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise file_problem(shown, f"cannot read the file: {err.strerror or err}") from None
+    data = read_bytes_capped(path, sx.MAX_SCENARIO_BYTES, label="the file", kind="a scenario",
+                             hint="is this really a scenario file? Put large data in CSV files it refers to")
     text = sx.decode(data, shown)
     return load_scenario_text(text, shown, path.resolve().parent)
 
@@ -86,11 +90,14 @@ class _Validator(CalendarRules, NetworkRules, DerRules, PriceRules, CaseRules):
         if not name:
             self.error("the scenario needs a name", header.name.span, 'e.g. scenario "my_substation"')
         elif not all(ch.isalnum() or ch in "_-." for ch in name):
-            self.error(f"scenario name '{name}' may hold only letters, digits, '_', '-' and '.'", header.name.span,
+            self.error(f"scenario name '{shorten(name)}' may hold only letters, digits, '_', '-' and '.'", header.name.span,
                        "it names the output folder")
         elif name in (".", ".."):
             self.error(f"scenario name '{name}' is not a usable folder name", header.name.span,
                        "it names the output folder; use letters or digits, e.g. scenario \"my_substation\"")
+        elif file_name_problem(name):
+            self.error(f"scenario name '{shorten(name)}' {file_name_problem(name)}", header.name.span,
+                       "it names the output folder; choose a short name of letters, digits and '_'")
 
         singles: dict[type, object] = {}
         for stmt in statements:
@@ -104,6 +111,7 @@ class _Validator(CalendarRules, NetworkRules, DerRules, PriceRules, CaseRules):
                     singles[kind] = stmt
 
         calendar = self.calendar(singles.get(sx.CalendarBlock))
+        self.calendar_model = calendar
         if calendar is not None:
             self.hours_per_year = calendar.days_per_year * 24
         self.conductor_types = self.conductors([s for s in statements if isinstance(s, sx.ConductorDecl)])

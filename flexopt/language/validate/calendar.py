@@ -167,7 +167,7 @@ class CalendarRules(Context):
             if decl.source == "csv":
                 path = self.data_path(decl.path, "profile")
                 if path is not None:
-                    self.check_column(path, decl.column)
+                    self.check_column(path, decl.column, decl.path)
                 self.profiles[decl.name.text] = ProfileSource(decl.name.text, "csv", path, decl.column.text, None, (),
                                                               decl.span)
                 continue

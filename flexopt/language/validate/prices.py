@@ -7,7 +7,7 @@ import math
 from flexopt.language import expressions as ex
 from flexopt.language import syntax as sx
 from flexopt.language import units as u
-from flexopt.errors import Span, did_you_mean, known_list
+from flexopt.errors import FlexoptError, Span, did_you_mean, known_list, shorten
 from flexopt.model import (
     CUSTOMER_CLASSES,
     DER_GROUPS,
@@ -20,7 +20,8 @@ from flexopt.model import (
     Price,
     ReactiveRemuneration,
 )
-from flexopt.language.validate.context import Context
+from flexopt.language.series import csv_series, evaluate_prices, rule_problems
+from flexopt.language.validate.context import Context, price_signature
 
 
 #: Functions of price expressions; their names cannot name a price (it could never be referred to).
@@ -72,7 +73,7 @@ class PriceRules(Context):
             if decl.expr is None:
                 path = self.data_path(decl.path, "price")
                 if path is not None:
-                    self.check_column(path, decl.column)
+                    self.check_column(path, decl.column, decl.path)
                 pair = u.PRICE_UNIT_NAMES.get(decl.unit.text)
                 if pair is None:
                     self.error(f"a price is in EUR/MWh or EUR/Mvarh, not '{decl.unit.text}'", decl.unit.span,
@@ -106,7 +107,12 @@ class PriceRules(Context):
         return result
 
     def convert_expr(self, expr: ex.Expr) -> ex.Expr | None:
-        """Units of constants converted into EUR/MWh, EUR/Mvarh or plain numbers; None if one is wrong."""
+        """Units of constants converted into EUR/MWh, EUR/Mvarh or plain numbers; None if one is wrong.
+
+        Constant parts are folded on the way: one that is not a finite number (``1e300 EUR/MWh *
+        1e300``) is refused here, where it is written; parts on named prices are judged on the
+        price series (:meth:`check_series`).
+        """
         if isinstance(expr, ex.Number):
             if not math.isfinite(expr.value):
                 self.error("the number is too large", expr.span)
@@ -120,6 +126,9 @@ class PriceRules(Context):
                 self.error(f"'{expr.unit}' is {u.describe_unit(expr.unit)}, not a price", expr.span,
                            "prices are in EUR/MWh (or EUR/kWh); reactive prices in EUR/Mvarh")
                 return None
+            if not math.isfinite(expr.value * pair[1]):
+                self.error(f"the number is too large once converted to {pair[0]}", expr.span)
+                return None
             return ex.Number(expr.value * pair[1], pair[0], expr.span)
         if isinstance(expr, ex.PriceRef):
             return expr
@@ -128,14 +137,75 @@ class PriceRules(Context):
             return ex.Negate(operand, expr.span) if operand is not None else None
         if isinstance(expr, ex.Call):
             args = [self.convert_expr(a) for a in expr.args]
-            return ex.Call(expr.function, tuple(args), expr.span) if all(a is not None for a in args) else None
-        left, right = self.convert_expr(expr.left), self.convert_expr(expr.right)
-        if left is None or right is None:
+            if not all(a is not None for a in args):
+                return None
+            return self._folded(ex.Call(expr.function, tuple(args), expr.span))
+        if isinstance(expr, ex.Rebased):
+            operand = self.convert_expr(expr.operand)
+            return ex.Rebased(operand, expr.unit, expr.span) if operand is not None else None
+        first, chain = ex.steps(expr)
+        converted = self.convert_expr(first)
+        ok = converted is not None
+        rest = []
+        for op, operand, _ in chain:
+            right = self.convert_expr(operand)
+            if right is None:
+                ok = False
+            elif op == "/" and ex.constant_value(right) == 0:
+                self.error("division by zero", operand.span, "the divisor is always 0")
+                ok = False
+            rest.append((op, right))
+        if not ok:
             return None
-        if expr.op == "/" and ex.constant_value(right) == 0:
-            self.error("division by zero", expr.right.span, "the divisor is always 0")
+        if isinstance(expr, ex.BinaryOp):
+            return self._folded(ex.BinaryOp(expr.op, converted, rest[0][1], expr.span))
+        return self._folded(ex.Chain(converted, tuple(rest), expr.span))
+
+    def _folded(self, expr: ex.Expr) -> ex.Expr | None:
+        """``expr``, or None with an error when it refers to no price and is not a finite number."""
+        if ex.references(expr):
+            return expr
+        found = ex.find_nonfinite(expr, {})
+        if found is None:
+            return expr
+        if found.divisor is not None:
+            self.error(f"division by zero: {shorten(found.divisor)} is 0", found.span, "the divisor is always 0")
+        else:
+            self.error("this part of the price overflows: its value is beyond ±1.8e308", found.span,
+                       "a price this large is a typing mistake: check the constants")
+        return None
+
+    def check_series(self, case: Case, in_case: str) -> None:
+        """The case's prices and price rules evaluated on the price series, read now: a division by
+        a price that is 0 in some hours, or an overflow, is refused by ``check``, not found in the
+        results. Each rule is judged once per set of prices (cases sharing them share the work)."""
+        calendar = self.calendar_model
+        if calendar is None:
+            return
+        key = self.price_sets.setdefault(case.prices, len(self.price_sets))
+        found = []
+        if key not in self.price_values:
+            values, found, _ = evaluate_prices(case.prices, self.csv_price, calendar, in_case)
+            self.price_values[key] = values
+        values = self.price_values[key]
+        for problem in found + rule_problems(case, values, calendar, in_case):
+            if problem.span not in self.series_reported:  # once per place, for the first case it fails in
+                self.series_reported.add(problem.span)
+                self.problems.add(problem)
+
+    def csv_price(self, price: Price):
+        """A CSV price's values in the file's unit, or None when the file or column has a problem (said once)."""
+        table = self.csv_table(price.path, price.span) if price.path is not None else None
+        if table is None or price.column not in table.header:
             return None
-        return ex.BinaryOp(expr.op, left, right, expr.span)
+        cache = (price.path, price.column)
+        if cache not in self.csv_values:
+            try:
+                self.csv_values[cache] = csv_series(table, price.column, self.calendar_model)
+            except FlexoptError as err:
+                self.absorb(err)
+                self.csv_values[cache] = None
+        return self.csv_values[cache]
 
     def check_refs(self, expr: ex.Expr, known: dict, where: str) -> bool:
         ok = True
@@ -173,6 +243,7 @@ class PriceRules(Context):
                   ders: dict[str, Der], declared: set[str]) -> None:
         """Add a block's rules to ``rules``; ``ders`` are the case's valid DERs, ``declared`` all it declares."""
         seen_here: dict[BidSelector, Span] = {}
+        signature = price_signature(prices)
         for decl in block.rules:
             selectors = [s for s in (self.selector(sel, ders, declared) for sel in decl.selectors) if s is not None]
             participation = None
@@ -186,7 +257,10 @@ class PriceRules(Context):
                 if offer_decl.direction in offers:
                     self.error(f"'{offer_decl.direction}' is given twice in this rule", offer_decl.span)
                     continue
-                offer = self.offer(offer_decl, prices)
+                key = ("offer", id(offer_decl), signature)
+                if key not in self.checked:  # a rule inherited by many cases is checked once
+                    self.checked[key] = self.offer(offer_decl, prices)
+                offer = self.checked[key]
                 if offer is not None:
                     offers[offer_decl.direction] = offer
             if not decl.offers and not decl.participation:
@@ -268,7 +342,7 @@ class PriceRules(Context):
             return "none"
         q = decl.quantity
         sign = math.copysign(1.0, q.value) if q.value != 0 else 0.0
-        if decl.direction == "down" and sign > 0 and q.span and self.syntax.text.splitlines()[q.span.line - 1][q.span.column - 1:].startswith("+"):
+        if decl.direction == "down" and sign > 0 and q.span and self.lines[q.span.line - 1][q.span.column - 1:].startswith("+"):
             self.error("a downward quantity cannot be positive", q.span, "write it as -20 % (or 20 %)")
             return None
         if decl.direction == "up" and sign < 0:
