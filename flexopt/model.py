@@ -261,10 +261,19 @@ class Der:
     power_factor: float  # expected working point
     q_direction: str  # "absorbing" or "injecting" at the working point
     span: Span
+    #: storage: expected state of charge (0..1 of ``storage_mwh``) at the start of every interval, bounding
+    #: what an activation over the interval can discharge (upward) or charge (downward)
+    state_of_charge: float = 0.5
 
     @property
     def feeder(self) -> str:
         return self.position.feeder
+
+    def storage_limits_mwh(self) -> tuple[float, float]:
+        """Energy a storage unit holds above empty and the room below full (MWh); unbounded for other kinds."""
+        if self.storage_mwh is None:
+            return math.inf, math.inf
+        return self.state_of_charge * self.storage_mwh, (1.0 - self.state_of_charge) * self.storage_mwh
 
 
 @dataclass(frozen=True)

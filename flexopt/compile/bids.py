@@ -41,6 +41,9 @@ class Resource:
     working_q_mvar: np.ndarray  # (interval,) same convention
     available_mw: np.ndarray  # (interval,) the resource before any derating (loads: their working consumption)
     customer_class: str | None = None  # set for an end-user group (the participating part of a class)
+    #: storage: energy held above empty and room below full at the start of every interval (MWh)
+    stored_mwh: float = np.inf
+    room_mwh: float = np.inf
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,10 @@ def feeder_resources(feeder_net: FeederNet, case: Case, points: OperatingPoints)
         q_all = points.sgen_q_mvar if element.table == "sgen" else points.load_q_mvar
         available = points.sgen_available_mw if element.table == "sgen" else points.load_p_mw
         capability = der.capability if element.table == "sgen" and der.capability.kind != "none" else None
+        stored, room = der.storage_limits_mwh()
         resource = Resource(der.name, der.kind, element.table, rows, element.shares, der.rated_mw, der.apparent_mva,
                             capability, p_all[:, rows].sum(axis=1), q_all[:, rows].sum(axis=1),
-                            available[:, rows].sum(axis=1))
+                            available[:, rows].sum(axis=1), None, stored, room)
         found.append((resource, case.bid_for(der.name, der.kind, der.customer_class)))
     classes: dict[str, list[tuple[int, float]]] = {}
     for load in feeder_net.loads:
@@ -128,11 +132,12 @@ def compile_bids(feeder_net: FeederNet, case: Case, points: OperatingPoints,
     resources, ups, downs, up_prices, down_prices = [], [], [], [], []
     for resource, bid in feeder_resources(feeder_net, case, points):
         p = resource.working_p_mw
-        if resource.table == "sgen":
-            low = -resource.rated_mw if resource.kind == "storage" else 0.0
+        if resource.kind == "storage":
+            up_room, down_room = storage_room(resource, points.interval_hours)
+        elif resource.table == "sgen":
             # sun and wind cap what PV and wind can produce; other generators can go up to rating
             ceiling = resource.available_mw if resource.kind in WEATHER_DRIVEN else resource.rated_mw
-            up_room, down_room = np.clip(ceiling - p, 0, None), np.clip(p - low, 0, None)
+            up_room, down_room = np.clip(ceiling - p, 0, None), np.clip(p, 0, None)
         else:  # a load: upward lowers its consumption, downward raises it
             up_room, down_room = np.clip(p, 0, None), np.full_like(p, np.inf)
         group = resource.customer_class is not None
@@ -147,6 +152,17 @@ def compile_bids(feeder_net: FeederNet, case: Case, points: OperatingPoints,
     n = points.load_p_mw.shape[0]
     stack = (lambda arrays: np.stack(arrays, axis=1) if arrays else np.zeros((n, 0)))
     return BidBook(feeder_net.feeder, tuple(resources), stack(ups), stack(downs), stack(up_prices), stack(down_prices))
+
+
+def storage_room(resource: Resource, interval_hours: float) -> tuple[np.ndarray, np.ndarray]:
+    """Up and down room of a storage unit: its power band from -rated (charging) to +rated (discharging),
+    and over one interval of ``interval_hours`` no more energy out than it holds above empty (upward) nor
+    in than the room below full (downward), at its expected state of charge; the working point's own
+    exchange over the interval counts (P0 > 0 discharges)."""
+    p = resource.working_p_mw
+    up = np.minimum(resource.rated_mw, resource.stored_mwh / interval_hours) - p
+    down = np.minimum(resource.rated_mw, resource.room_mwh / interval_hours) + p
+    return np.clip(up, 0, None), np.clip(down, 0, None)
 
 
 def activation(quantity_mw: np.ndarray, price: np.ndarray, points: int, rule: str) -> np.ndarray:

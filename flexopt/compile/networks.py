@@ -5,7 +5,10 @@ line of equal sections from the MV busbar to the feeder's end, laterals
 branching off evenly spaced main-line nodes, every branch of the feeder's
 conductor standard type, the annual demand spread over the nodes by customer
 class, and the DERs at their declared positions. Imported feeders come from a
-pandapower JSON file or a ``pandapower.networks`` builder.
+pandapower JSON file or a ``pandapower.networks`` builder. A file is read by
+:func:`flexopt.language.feeder_nets.read_net` (data only, from an allow-list of
+pandapower's tables), never by ``pandapower.from_json``, which imports whatever
+module a file names.
 
 The slack of every feeder net is its MV busbar, held at the substation's
 setpoint: the on-load tap changer of the HV/MV transformer is taken as ideal.
@@ -26,12 +29,16 @@ import pandapower.networks as pn
 
 from flexopt.errors import FlexoptError, Problem
 from flexopt.files import atomic_path
+from flexopt.language.feeder_nets import (  # noqa: F401 - LATERAL_LENGTH_SHARE: read by tests and users
+    LATERAL_LENGTH_SHARE,
+    NetFileError,
+    busbar_name,
+    lateral_bus_name,
+    main_bus_name,
+    read_net,
+    synthetic_layout,
+)
 from flexopt.model import Case, Der, Feeder, PointOnFeeder, Scenario, Substation
-
-#: Length of each lateral as a share of the main line, by ambit.
-LATERAL_LENGTH_SHARE = {"rural": 0.25, "urban": 0.15, "dedicated": 0.10, None: 0.15}
-
-BUSBAR_NAME = "busbar"
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ def build_feeder_net(scenario: Scenario, case: Case, feeder: Feeder) -> FeederNe
     else:
         net, slack, main_path, node_positions = _imported_topology(scenario, feeder)
     loads = _place_loads(net, feeder, node_positions)
-    ders = tuple(_place_der(net, der, feeder, main_path) for der in case.ders if der.feeder == feeder.name)
+    ders = _place_ders(net, [der for der in case.ders if der.feeder == feeder.name], feeder, main_path)
     return FeederNet(feeder.name, net, slack, main_path, ders, loads, feeder.load_power_factor)
 
 
@@ -108,25 +115,24 @@ def _synthetic_topology(scenario: Scenario, feeder: Feeder):
     vn_kv = sub.transformer.lv_kv
     net = pp.create_empty_network(name=feeder.name, f_hz=50.0, sn_mva=1.0)
     std_type = _conductor_std_type(net, scenario, feeder.conductor)
-    slack = pp.create_bus(net, vn_kv, name=f"{feeder.name} {BUSBAR_NAME}", type="b")
+    slack = pp.create_bus(net, vn_kv, name=busbar_name(feeder.name), type="b")
     pp.create_ext_grid(net, slack, vm_pu=sub.busbar_pu, va_degree=0.0, name=f"{sub.name} OLTC")
     section_km = feeder.length_km / feeder.sections
     main = [slack]
     positions: list[tuple[int, float]] = []
     for k in range(1, feeder.sections + 1):
-        bus = pp.create_bus(net, vn_kv, name=f"{feeder.name}-M{k:02d}", type="n")
-        pp.create_line(net, main[-1], bus, section_km, std_type, name=f"{feeder.name}-M{k:02d}")
+        name = main_bus_name(feeder.name, k)
+        bus = pp.create_bus(net, vn_kv, name=name, type="n")
+        pp.create_line(net, main[-1], bus, section_km, std_type, name=name)
         main.append(bus)
         positions.append((bus, k / feeder.sections))
-    lateral_km = LATERAL_LENGTH_SHARE.get(feeder.ambit, 0.15) * feeder.length_km
-    lateral_sections = max(2, round(feeder.sections * lateral_km / feeder.length_km))
-    for i in range(1, feeder.laterals + 1):
-        anchor_k = max(1, round(i * feeder.sections / (feeder.laterals + 1)))
-        anchor = main[anchor_k]
-        previous = anchor
+    lateral_km, lateral_sections, anchors = synthetic_layout(feeder)
+    for i, anchor_k in enumerate(anchors, start=1):
+        previous = main[anchor_k]
         for j in range(1, lateral_sections + 1):
-            bus = pp.create_bus(net, vn_kv, name=f"{feeder.name}-L{i}-{j:02d}", type="n")
-            pp.create_line(net, previous, bus, lateral_km / lateral_sections, std_type, name=f"{feeder.name}-L{i}-{j:02d}")
+            name = lateral_bus_name(feeder.name, i, j)
+            bus = pp.create_bus(net, vn_kv, name=name, type="n")
+            pp.create_line(net, previous, bus, lateral_km / lateral_sections, std_type, name=name)
             previous = bus
             distance = anchor_k * section_km + j * lateral_km / lateral_sections
             positions.append((bus, min(1.0, distance / feeder.length_km)))
@@ -135,11 +141,10 @@ def _synthetic_topology(scenario: Scenario, feeder: Feeder):
 
 def _imported_topology(scenario: Scenario, feeder: Feeder):
     if feeder.source == "file":
-        try:
-            net = pp.from_json(str(feeder.path))
-        except Exception as err:  # noqa: BLE001 - any failure to read is the user's file
-            raise FlexoptError([Problem(f"cannot read the pandapower network {feeder.path.name}: {err}", feeder.span,
-                                        "export it with pandapower.to_json(net, path)")]) from None
+        try:  # never pandapower.from_json: it imports whatever module the file names
+            net = read_net(feeder.path)
+        except NetFileError as err:
+            raise FlexoptError([Problem(err.message(feeder.path), feeder.span, err.hint)]) from None
     else:
         net = getattr(pn, feeder.builder)()
     net.name = feeder.name
@@ -226,7 +231,8 @@ def _path_length(net: pp.pandapowerNet, path: tuple[int, ...]) -> float:
     return distance.get(path[-1], 0.0)
 
 
-def _place_der(net: pp.pandapowerNet, der: Der, feeder: Feeder, main_path: tuple[int, ...]) -> DerElement:
+def _der_buses(net: pp.pandapowerNet, der: Der, feeder: Feeder, main_path: tuple[int, ...]) -> list[int]:
+    """The buses a DER sits on: one, or every main-line bus of a stretch ``from ... to``."""
     position = der.position
     if position.kind == "bus":
         matches = net.bus.index[net.bus.name == position.bus].tolist()
@@ -236,23 +242,43 @@ def _place_der(net: pp.pandapowerNet, der: Der, feeder: Feeder, main_path: tuple
 
             raise FlexoptError([Problem(f"feeder '{feeder.name}' has no bus named '{position.bus}'", position.span,
                                         did_you_mean(position.bus, names) or f"buses: {known_list(names)}")])
-        buses = [int(matches[0])]
-    elif position.kind == "point":
-        buses = [_bus_at(position.start, feeder, main_path, net)]
-    else:
-        first = main_path.index(_bus_at(position.start, feeder, main_path, net))
-        last = main_path.index(_bus_at(position.end, feeder, main_path, net))
-        buses = list(main_path[first:last + 1])
-    shares = tuple(1.0 / len(buses) for _ in buses)
-    indices = []
-    for bus, share in zip(buses, shares):
-        if der.kind == "enduser":
-            idx = pp.create_load(net, bus, p_mw=0.0, q_mvar=0.0, name=der.name, type="enduser", controllable=True)
+        return [int(matches[0])]
+    if position.kind == "point":
+        return [_bus_at(position.start, feeder, main_path, net)]
+    first = main_path.index(_bus_at(position.start, feeder, main_path, net))
+    last = main_path.index(_bus_at(position.end, feeder, main_path, net))
+    return list(main_path[first:last + 1])
+
+
+def _place_ders(net: pp.pandapowerNet, ders: list[Der], feeder: Feeder,
+                main_path: tuple[int, ...]) -> tuple[DerElement, ...]:
+    """Every DER of a feeder as rows of ``sgen`` (end-users: ``load``), created in one vectorised call per
+    table: one ``create_sgen`` per DER is quadratic in their number (10,000 DERs took minutes)."""
+    rows = {"sgen": [], "load": []}  # (der index, bus, share)
+    for d, der in enumerate(ders):
+        buses = _der_buses(net, der, feeder, main_path)
+        table = "load" if der.kind == "enduser" else "sgen"
+        rows[table].extend((d, bus, 1.0 / len(buses)) for bus in buses)
+    indices: dict[int, list[int]] = {d: [] for d in range(len(ders))}
+    shares: dict[int, list[float]] = {d: [] for d in range(len(ders))}
+    for table, entries in rows.items():
+        if not entries:
+            continue
+        owners = [ders[d] for d, _, _ in entries]
+        buses = [bus for _, bus, _ in entries]
+        names = [der.name for der in owners]
+        if table == "load":
+            created = pp.create_loads(net, buses, p_mw=0.0, q_mvar=0.0, name=names, type="enduser",
+                                      controllable=True)
         else:
-            idx = pp.create_sgen(net, bus, p_mw=0.0, q_mvar=0.0, sn_mva=der.apparent_mva * share, name=der.name,
-                                 type=der.kind, controllable=True)
-        indices.append(int(idx))
-    return DerElement(der.name, "load" if der.kind == "enduser" else "sgen", tuple(indices), shares)
+            created = pp.create_sgens(net, buses, p_mw=0.0, q_mvar=0.0, name=names,
+                                      sn_mva=[der.apparent_mva * share for der, (_, _, share) in zip(owners, entries)],
+                                      type=[der.kind for der in owners], controllable=True)
+        for (d, _, share), idx in zip(entries, created):
+            indices[d].append(int(idx))
+            shares[d].append(share)
+    return tuple(DerElement(der.name, "load" if der.kind == "enduser" else "sgen", tuple(indices[d]), tuple(shares[d]))
+                 for d, der in enumerate(ders))
 
 
 # ---------------------------------------------------------------------------
@@ -275,6 +301,7 @@ class OperatingPoints:
     sgen_p_mw: np.ndarray  # (interval, net.sgen row)
     sgen_q_mvar: np.ndarray
     sgen_available_mw: np.ndarray  # (interval, net.sgen row): the resource before any derating
+    interval_hours: float = 1.0  # length of one interval (the calendar's step), for energy limits of storage
 
 
 def derating_mw(der, case: Case, available_mw: np.ndarray) -> np.ndarray:
@@ -323,7 +350,8 @@ def operating_points(feeder_net: FeederNet, case: Case, profiles) -> OperatingPo
                 sgen_available[:, col] = p * share
                 sgen_p[:, col] = (p - derating) * share
                 sgen_q[:, col] = reactive_of(sgen_p[:, col], der.power_factor, der.q_direction == "absorbing")
-    return OperatingPoints(load_p, load_q, sgen_p, sgen_q, sgen_available)
+    steps_per_day = len(np.unique(profiles.days.hour)) or 24
+    return OperatingPoints(load_p, load_q, sgen_p, sgen_q, sgen_available, 24.0 / steps_per_day)
 
 
 def set_interval(net: pp.pandapowerNet, points: OperatingPoints, interval: int) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import lark
+
 from flexopt.language import syntax as sx
 from flexopt.language import units as u
-from flexopt.errors import did_you_mean, known_list
+from flexopt.errors import Span, did_you_mean, known_list
 from flexopt.model import CUSTOMER_CLASSES, DER_GROUPS, DER_KINDS, STATIC_KINDS, Capability, Der
 from flexopt.language.validate.context import Context
 
@@ -57,7 +59,7 @@ class DerRules(Context):
         elif decl.storage_energy is not None:
             self.error("only storage has an energy capacity", decl.storage_energy.span)
         position = self.position(decl.location)
-        singles = self.settings_once(decl.settings, f"DER {name}")
+        singles = self.settings_once((_setting(s) for s in decl.settings), f"DER {name}")
         apparent = rated
         if "apparent power" in singles and rated is not None:
             apparent = self.value(singles["apparent power"].value, u.APPARENT_POWER, f"the apparent power of {name}",
@@ -94,10 +96,44 @@ class DerRules(Context):
             checked = self.check_range(value, singles["power factor"].span, "the power factor", above=0, maximum=1)
             pf = checked if checked is not None else pf
             direction = given or direction
+        state_of_charge = 0.5
+        if "state of charge" in singles:
+            setting = singles["state of charge"]
+            if kind != "storage":
+                self.error(f"only storage has a state of charge; {name} is {kind}", setting.span,
+                           "remove 'state of charge ...' from this DER")
+            else:
+                soc = self.value(setting.value, u.PERCENT, f"the state of charge of {name}", minimum=0, maximum=100)
+                state_of_charge = soc / 100.0 if soc is not None else state_of_charge
+        self.options_without_effect(name, kind, singles, profile)
         if rated is None or position is None or capability is None or apparent is None:
             return None
         return Der(name, kind, customer_class, rated, apparent, storage, position, capability, profile, energy, pf,
-                   direction, decl.span)
+                   direction, decl.span, state_of_charge)
+
+    def options_without_effect(self, name: str, kind: str, singles: dict[str, sx.Setting], profile: str | None) -> None:
+        """Refuse options the assessment would accept and then ignore."""
+        if kind == "storage" and profile is None:
+            idle = f"storage {name} has no profile: it idles at 0 MW"
+            if "energy" in singles:
+                self.error(f"{idle}, so an annual energy has no effect", singles["energy"].span,
+                           "give it a schedule with 'with profile NAME' to scale, or remove 'energy'")
+            if "power factor" in singles:
+                self.error(f"{idle}, so a power factor has no effect", singles["power factor"].span,
+                           "remove 'power factor': its bids keep the working point's reactive power (none); "
+                           "its reactive support is its capability curve")
+        if kind == "enduser":
+            capability = singles.get("capability")
+            if capability is not None and capability.value.kind != "none":
+                self.error(f"an end-user gives no reactive support, so the capability of {name} has no effect",
+                           capability.span, "remove it, or write 'capability none'")
+            if "apparent power" in singles:
+                self.error(f"an end-user gives no reactive support, so the apparent power of {name} has no effect",
+                           singles["apparent power"].span, "remove 'apparent power'")
+            if "power factor" in singles and singles["power factor"].value[1] is not None:
+                self.error(f"an end-user draws reactive power at its power factor (a lagging load); "
+                           f"'{singles['power factor'].value[1]}' applies to generators and storage",
+                           singles["power factor"].span, f"write: power factor {singles['power factor'].value[0]:g}")
 
 
     def capability(self, decl: sx.CapabilityDecl, kind: str) -> Capability | None:
@@ -108,6 +144,15 @@ class DerRules(Context):
         if decl.kind == "synchronous":
             return Capability("synchronous", None, decl.injecting_pf or 0.8, decl.absorbing_pf or 0.95)
         return Capability(decl.kind, decl.pf)
+
+
+def _setting(item) -> sx.Setting:
+    """A DER option as a setting; ``state of charge`` comes from the parser as its lark rule."""
+    if isinstance(item, lark.Tree) and item.data == "state_of_charge":
+        q = item.children[0]
+        meta = item.meta
+        return sx.Setting("state of charge", q, Span(q.span.file, meta.line, meta.column, meta.end_line, meta.end_column))
+    return item
 
 
 def default_capability(kind: str, rated_mw: float) -> Capability:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import replace
+from pathlib import Path
 
 from flexopt.language import syntax as sx
 from flexopt.language import units as u
@@ -17,6 +18,13 @@ from flexopt.model import (
     Position,
     Substation,
     TransformerData,
+)
+from flexopt.language.feeder_nets import (
+    NetFileError,
+    lateral_bus_name,
+    main_bus_name,
+    net_bus_names,
+    synthetic_bus_names,
 )
 from flexopt.language.validate.context import Context
 
@@ -158,6 +166,8 @@ class NetworkRules(Context):
                     self.error("an imported feeder must be a pandapower JSON file (.json)", decl.reference.span)
                 else:
                     path = self.data_path(decl.reference, "feeder")
+                    if path is not None:
+                        self.feeder_file(path, decl.span)
             else:
                 builder = decl.reference.text
                 choices = pandapower_builders()
@@ -270,6 +280,7 @@ class NetworkRules(Context):
             if not loc.bus.text:
                 self.error("the bus name is empty", loc.bus.span)
                 return None
+            self.check_bus(feeder, loc.bus)
             return Position(feeder.name, "bus", None, None, loc.bus.text, loc.span)
         start = self.point(loc.start, feeder)
         end = self.point(loc.end, feeder) if loc.kind == "along" else None
@@ -283,6 +294,51 @@ class NetworkRules(Context):
                            "write it from the busbar outwards: from 40 % to end")
                 return None
         return Position(feeder.name, loc.kind, start, end, None, loc.span)
+
+    # -- the buses of a feeder ----------------------------------------------------------
+    def feeder_file(self, path: Path, span: Span) -> frozenset[str] | NetFileError:
+        """Read an imported feeder's JSON once (never through pandapower.from_json): its bus names, or why
+        it is refused. A file that names code to import is refused here; one that is merely not a usable
+        network only when its bus names are needed (``flexopt run`` refuses it in any case)."""
+        files = self.__dict__.setdefault("_feeder_files", {})
+        if path not in files:
+            try:
+                files[path] = frozenset(net_bus_names(path))
+            except NetFileError as err:
+                files[path] = err
+                if err.unsafe:
+                    self.error(err.message(path), span, err.hint)
+        return files[path]
+
+    def check_bus(self, feeder: Feeder, bus: sx.Word) -> None:
+        """A DER placed ``at FEEDER bus "NAME"`` needs that bus; a builder's net is checked when it is built."""
+        if feeder.source == "synthetic":
+            if not feeder.length_km or not feeder.sections:
+                return  # the feeder's own problem is reported
+            cache = self.__dict__.setdefault("_synthetic_buses", {})
+            if feeder not in cache:  # once per feeder (as each case sees it), however many DERs it has
+                cache[feeder] = (synthetic_bus_names(feeder), frozenset(synthetic_bus_names(feeder)))
+            names, known = cache[feeder]
+        elif feeder.source == "file" and feeder.path is not None:
+            names = self.feeder_file(feeder.path, feeder.span)
+            if isinstance(names, NetFileError):
+                if not names.unsafe:
+                    self.error(names.message(feeder.path), feeder.span, names.hint)
+                return
+            known = names
+        else:
+            return
+        if bus.text in known:
+            return
+        hint = did_you_mean(bus.text, names)
+        if hint is None and feeder.source == "synthetic":
+            last = main_bus_name(feeder.name, feeder.sections)
+            laterals = (f" and '{lateral_bus_name(feeder.name, 1, 1)}' to '{names[-1]}' on its laterals"
+                        if feeder.laterals else "")
+            hint = (f"the buses of {feeder.name} are '{names[0]}', '{names[1]}' to '{last}' along the main line"
+                    f"{laterals}; or place it by position, e.g. at {feeder.name} 60 %")
+        self.error(f"feeder '{feeder.name}' has no bus named '{bus.text}'", bus.span,
+                   hint or f"its buses: {known_list(names)}")
 
     def point(self, point: sx.Point, feeder: Feeder) -> PointOnFeeder | None:
         if point.word is not None:
