@@ -70,7 +70,7 @@ def _sweep_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--verbose", "-v", action="store_true", help="also report every feeder as it is assessed")
     command.add_argument("--jobs", "-j", type=_positive, default=1, metavar="N",
                          help="assess up to N cases or draws at once in local processes (default 1)")
-    command.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+    command.add_argument("--scheduler", metavar="tcp://HOST:PORT", type=_scheduler_address,
                          help="run the members on this dask.distributed scheduler instead")
 
 
@@ -82,6 +82,29 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return value
+
+
+_SCHEDULER_HINT = "give the address `dask scheduler` prints, e.g. tcp://127.0.0.1:8786"
+
+
+def _scheduler_address(text: str) -> str:
+    """A dask scheduler address tcp://HOST:PORT (or tls://), refused at parsing when malformed."""
+    from urllib.parse import urlsplit
+
+    scheme, sep, rest = text.strip().partition("://")
+    if not sep or scheme.lower() not in ("tcp", "tls"):
+        raise argparse.ArgumentTypeError(f"'{text}' is not tcp://HOST:PORT; {_SCHEDULER_HINT}")
+    try:
+        parts = urlsplit(f"{scheme.lower()}://{rest}")
+        port = parts.port
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': the port must be a number from 1 to 65535; "
+                                         f"{_SCHEDULER_HINT}") from None
+    if not parts.hostname or parts.path.strip("/") or parts.query or parts.fragment or parts.username:
+        raise argparse.ArgumentTypeError(f"'{text}' is not tcp://HOST:PORT; {_SCHEDULER_HINT}")
+    if port is None or not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"'{text}' lacks a port from 1 to 65535; {_SCHEDULER_HINT}")
+    return f"{scheme.lower()}://{rest.rstrip('/')}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -114,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from flexopt.run import export_nets_command
 
             return export_nets_command(args.file, args.case, args.out)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the sweep has stopped its workers and removed their temporary files
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error

@@ -40,6 +40,14 @@ class Progress:
         elif self.level > 0:
             print(line, file=self.stream, flush=True)
 
+    def note(self, line: str) -> None:
+        """A remark that is no step (a file done again, temporary files removed): printed unless quiet."""
+        if self.level > 0:
+            if self._bar is not None:
+                self._bar.write(line, file=self.stream)
+            else:
+                print(line, file=self.stream, flush=True)
+
     def detail(self, line: str) -> None:
         """A finer event (a feeder done): printed in verbose mode only."""
         if self.level > 1:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -11,6 +14,9 @@ import xarray as xr
 
 from flexopt.errors import FlexoptError, Problem, did_you_mean, known_list
 from flexopt.model import Case, Scenario
+
+if TYPE_CHECKING:
+    from flexopt.sweep import Member, ScenarioText
 
 
 def pick_cases(scenario: Scenario, names: list[str] | None) -> list[Case]:
@@ -26,29 +32,85 @@ def pick_cases(scenario: Scenario, names: list[str] | None) -> list[Case]:
     return [scenario.case(name) for name in dict.fromkeys(wanted)]
 
 
-def _load(file: str) -> Scenario:
-    from flexopt.language.validate import load_scenario
+def _load(file: str) -> tuple[Scenario, "ScenarioText"]:
+    """The scenario, read and hashed once for the whole run, and the text every member parses."""
+    from flexopt.sweep import read_scenario
 
-    scenario, warnings = load_scenario(file)
+    scenario, warnings, source = read_scenario(file)
     for warning in warnings:
         print(warning.format(), file=sys.stderr)
-    return scenario
+    return scenario, source
+
+
+@contextlib.contextmanager
+def output_folder(folder: Path, members: "list[Member]", progress):
+    """The run's output folder, ready before any assessing: created, written to and cleared by a probe, no
+    member's file name too long, locked against a second run, temporary files of a killed run removed."""
+    from flexopt.results.store import probe_output
+    from flexopt.sweep import remove_temporaries
+
+    probe_output(folder, [m.path for m in members])
+    with _locked(folder):
+        removed = remove_temporaries({folder, *(m.path.parent for m in members)})
+        if removed:
+            progress.note(f"[clean] removed {len(removed)} temporary file{'s' if len(removed) > 1 else ''} "
+                          f"an interrupted run left in {folder}")
+        yield
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """Hold ``folder/.flexopt.lock`` (an advisory lock the system drops when the process dies, however)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Windows
+        yield
+        return
+    from flexopt.results.store import writing
+
+    path = folder / ".flexopt.lock"
+    with writing(path):
+        handle = open(path, "a+", encoding="utf-8")
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            other = handle.read().strip()[:20] or "?"
+            raise FlexoptError([Problem(f"another flexopt run (process {other}) is writing to {folder}", None,
+                                        "wait until it has finished, or give another --out")]) from None
+        with writing(path):
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+        yield
+
+
+def _load_results(done: dict) -> dict:
+    from flexopt.results.store import read_dataset
+
+    return {m: read_dataset(path) for m, path in done.items()}
 
 
 def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool = False, jobs: int = 1,
                  scheduler: str | None = None, verbose: bool = False) -> dict[str, Path]:
     """Assess each case and write OUT/<scenario>/<case>.nc and the tables; returns the dataset paths."""
     from flexopt.results.html import write_outputs
+    from flexopt.results.store import writing
     from flexopt.sweep import plan, run_sweep
 
-    scenario = _load(file)
+    scenario, source = _load(file)
     cases = pick_cases(scenario, case_names)
     members = [m for m in plan(scenario, cases, Path(out)) if m.draw is None]
-    done = run_sweep(file, scenario, members, jobs, scheduler, _progress(quiet, verbose))
-    paths = {m.case: path for m, path in done.items()}
-    datasets = {case: xr.load_dataset(path) for case, path in paths.items()}
     folder = Path(out) / scenario.name
-    written = write_outputs(datasets, folder)
+    progress = _progress(quiet, verbose)
+    with output_folder(folder, members, progress):
+        done = run_sweep(source, scenario, members, jobs, scheduler, progress)
+        paths = {m.case: path for m, path in done.items()}
+        datasets = {m.case: ds for m, ds in _load_results(done).items()}
+        with writing(folder):
+            written = write_outputs(datasets, folder)
     if not quiet:
         _print_tables(written.table3, written.table4)
         _print_working_point_notes(datasets)
@@ -63,20 +125,24 @@ def compare_scenario(file: str, case_names: list[str] | None, out: str, quiet: b
     """Assess the cases and their placement draws; write compare.nc and compare.csv beside the tables."""
     from flexopt.files import write_text_atomic
     from flexopt.results.html import write_outputs
-    from flexopt.results.store import write_dataset
+    from flexopt.results.store import write_dataset, writing
     from flexopt.sweep import plan, run_sweep
 
-    scenario = _load(file)
+    scenario, source = _load(file)
     cases = pick_cases(scenario, case_names)
     members = plan(scenario, cases, Path(out))
-    done = run_sweep(file, scenario, members, jobs, scheduler, _progress(quiet, verbose))
     folder = Path(out) / scenario.name
-    datasets = {m.case: xr.load_dataset(path) for m, path in done.items() if m.draw is None}
-    write_outputs(datasets, folder)
-    frame = compare_table(datasets, {case.name: [xr.load_dataset(p) for m, p in done.items()
-                                                 if m.case == case.name and m.draw is not None] for case in cases})
-    write_text_atomic(folder / "compare.csv", frame.to_csv(float_format="%.6g"))
-    write_dataset(stack_cases(datasets), folder / "compare.nc")
+    progress = _progress(quiet, verbose)
+    with output_folder(folder, members, progress):
+        loaded = _load_results(run_sweep(source, scenario, members, jobs, scheduler, progress))
+        datasets = {m.case: ds for m, ds in loaded.items() if m.draw is None}
+        frame = compare_table(datasets, {case.name: [ds for m, ds in loaded.items()
+                                                     if m.case == case.name and m.draw is not None]
+                                         for case in cases})
+        with writing(folder):
+            write_outputs(datasets, folder)
+            write_text_atomic(folder / "compare.csv", frame.to_csv(float_format="%.6g"))
+        write_dataset(stack_cases(datasets), folder / "compare.nc")
     if not quiet:
         with pd.option_context("display.width", 220, "display.max_columns", 40):
             print("Table 4 metrics per case (compare.csv)")
@@ -146,24 +212,28 @@ def _print_working_point_notes(datasets) -> None:
 def report_command(files: list[str], out: str | None) -> int:
     """`flexopt report RUN.nc ...`: tables, figures and report.html from stored datasets alone."""
     from flexopt.results.html import write_outputs
+    from flexopt.results.store import REPORTED, probe_output, read_dataset, writing
+    from flexopt.results.tables import refuse_mixed_texts
 
     datasets: dict[str, xr.Dataset] = {}
+    sources: dict[str, str] = {}
     for file in files:
         path = Path(file)
         if not path.is_file():
-            raise FlexoptError([Problem(f"{file}: no such file", None, "give the .nc files `flexopt run` wrote, "
+            why = "not a regular file" if path.exists() else "no such file"
+            raise FlexoptError([Problem(f"{file}: {why}", None, "give the .nc files `flexopt run` wrote, "
                                         "e.g. outputs/<scenario>/A.nc")])
-        try:
-            ds = xr.load_dataset(path)
-        except Exception as err:  # noqa: BLE001 - any unreadable file is the user's input
-            raise FlexoptError([Problem(f"{file}: not a netCDF dataset ({err})", None,
-                                        "give the .nc files `flexopt run` wrote")]) from None
-        if "status" not in ds or "case" not in ds.attrs or "case" in ds.dims:
-            raise FlexoptError([Problem(f"{file}: not the dataset of one assessed case", None,
-                                        "give the <case>.nc files of `flexopt run` (not compare.nc)")])
-        datasets[str(ds.attrs["case"])] = ds
+        ds = read_dataset(path, REPORTED)
+        case = str(ds.attrs["case"])
+        if case in datasets:
+            raise FlexoptError([Problem(f"{file} and {sources[case]} both hold case {case}", None,
+                                        "give each case's dataset once (one run's <case>.nc files)")])
+        datasets[case], sources[case] = ds, file
+    refuse_mixed_texts(datasets, sources)
     folder = Path(out) if out else Path(files[0]).resolve().parent
-    written = write_outputs(datasets, folder)
+    probe_output(folder)
+    with writing(folder):
+        written = write_outputs(datasets, folder)
     print(f"written to {folder}/: " + ", ".join(p.name for p in written.paths))
     return 0
 
@@ -197,14 +267,13 @@ def _load_case(file: str, case_name: str | None) -> tuple[Scenario, Case]:
 
 def export_nets_command(file: str, case_name: str | None, out: str) -> int:
     """`flexopt export-nets`: one pandapower JSON per feeder, loads at their annual peak."""
-    import pandapower as pp
-
     from flexopt.compile.networks import export_nets
+    from flexopt.language.feeder_nets import read_net
 
     scenario, case = _load_case(file, case_name)
     paths = export_nets(scenario, case, Path(out))
     for path in paths:
-        net = pp.from_json(str(path))
+        net = read_net(path)  # the safe reader, as for any network file
         print(f"{path}: {len(net.bus)} buses, {len(net.line)} lines, {len(net.load)} loads, {len(net.sgen)} sgens")
     return 0
 

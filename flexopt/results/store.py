@@ -10,7 +10,11 @@ are DERs named ``FEEDER:CLASS`` whose loads are that feeder's loads of the class
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
+import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +22,7 @@ import numpy as np
 import xarray as xr
 
 from flexopt import __version__
+from flexopt.errors import FlexoptError, Problem
 from flexopt.files import atomic_path
 from flexopt.results.schema import GREEN, ORANGE, REASONS, RED, RED_ESTABLISHED, STATUS_MEANINGS
 
@@ -156,11 +161,185 @@ def _price(profiles, name: str, n: int) -> np.ndarray:
 
 
 def write_dataset(ds: xr.Dataset, path: Path) -> Path:
-    """Write with zlib compression to a temporary file beside ``path``, then rename: never half a file."""
-    encoding = {name: {"zlib": True, "complevel": ENCODING_LEVEL} for name in ds.data_vars}
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+    """Write with zlib compression and HDF5 Fletcher-32 checksums (so a damaged file is found on reading)
+    to a temporary file beside ``path``, then rename: never half a file. A full disk or a read-only
+    folder is a :class:`FlexoptError`, and the temporary file is gone."""
+    encoding = {name: {"zlib": True, "complevel": ENCODING_LEVEL, "fletcher32": True} for name in ds.data_vars}
+    with writing(path), atomic_path(path) as tmp:
+        try:
+            ds.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
+        except (OSError, RuntimeError) as err:  # netCDF4 reports a full disk as RuntimeError("NetCDF: HDF error")
+            if not isinstance(err, OSError) or err.errno is None or err.errno < 0:
+                if _nearly_full(path.parent):  # decided before the temporary file is removed again
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+            raise
     return path
+
+
+def _nearly_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < 1 << 20
+    except OSError:
+        return False
+
+
+#: What a failed write means for the user, by errno: the message, and a hint.
+WRITE_ERRORS = {
+    errno.ENOSPC: ("no space left on the device", "free some space or give another --out; finished datasets are "
+                   "kept and a rerun resumes from them"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or give another --out"),
+    errno.EROFS: ("the folder is on a read-only file system", "give a writable folder with --out"),
+    errno.EACCES: ("permission denied", "give a folder you may write to with --out"),
+    errno.EPERM: ("operation not permitted", "give a folder you may write to with --out"),
+    errno.ENOTDIR: ("a part of the path is a file, not a folder", "give a folder with --out, not a file"),
+    errno.EEXIST: ("a file of that name is in the way", "give a folder with --out, not a file"),
+    errno.EISDIR: ("a folder of that name is in the way", "remove or rename that folder"),
+    errno.ENAMETOOLONG: ("the file name is too long", "use shorter scenario and case names, or a shorter --out"),
+}
+
+
+def write_error(err: OSError, path: Path | str) -> FlexoptError | None:
+    """The user's problem behind a failed write, or None when it is not one."""
+    known = WRITE_ERRORS.get(err.errno or 0)
+    if known is None:
+        return None
+    return FlexoptError([Problem(f"cannot write {err.filename or path}: {known[0]}", None, known[1])])
+
+
+@contextlib.contextmanager
+def writing(path: Path | str):
+    """Turn a failed write under ``path`` into a clear :class:`FlexoptError` (full disk, read-only ...)."""
+    try:
+        yield
+    except OSError as err:
+        problem = write_error(err, path)
+        if problem is None:
+            raise
+        raise problem from None
+
+
+def probe_output(folder: Path, targets=()) -> None:
+    """Create ``folder`` and write and remove a small probe file there, and check that the name of every
+    file of ``targets`` (and its temporary name) fits the file system: a read-only or full disk, a file in
+    the way or a name too long is found before hours of assessing, not after."""
+    for parent in [folder, *folder.parents]:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise FlexoptError([Problem(f"cannot write to {folder}: {parent} is a file, not a folder", None,
+                                            "give a folder with --out (it is created when missing)")])
+            break
+    probe = folder / f".flexopt-probe-{os.getpid()}.tmp"
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(probe, "wb") as handle:
+                handle.write(b"flexopt" * 4096)
+                handle.flush()
+                os.fsync(handle.fileno())
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+    try:
+        longest = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        longest = 255
+    for target in targets:
+        parts = Path(target).relative_to(folder).parts if Path(target).is_relative_to(folder) else (Path(target).name,)
+        for index, part in enumerate(parts):
+            size = len(os.fsencode(part)) + (len(".XXXXXXXX.tmp") + 1 if index == len(parts) - 1 else 0)
+            if size > longest:
+                raise FlexoptError([Problem(f"cannot write {target}: the name '{part[:40]}...' is too long for the "
+                                            f"file system ({size} bytes with its temporary suffix, at most "
+                                            f"{longest})", None, "use shorter scenario and case names")])
+
+
+#: The dataset's variables and their dimensions (the contract written by :func:`to_dataset`).
+_FP = ("feeder", "interval", "bid_point")
+VARIABLES: dict[str, tuple[str, ...]] = {
+    **{name: _FP for name in ("quantity_mw", "bid_cost_eur_per_h", "status", "red_reason", "red_established",
+                              "residual_voltage_pu", "residual_overload_percent", "q_support_mvar",
+                              "q_cost_eur_per_h", "redispatch_mw", "redispatch_cost_eur_per_h", "p_pcc_mw",
+                              "q_pcc_mvar", "v_min_pu", "v_max_pu", "loading_max_percent")},
+    **{name: ("interval", "bid_point", "der") for name in ("der_p_mw", "der_q_mvar", "der_q_min_mvar",
+                                                            "der_q_max_mvar")},
+    "der_available_mw": ("interval", "der"),
+    "load_p_mw": ("interval", "load"),
+    "load_q_mvar": ("interval", "load"),
+    **{name: ("interval",) for name in ("price_sell_eur_per_mwh", "price_buy_eur_per_mwh", "price_q_eur_per_mvarh")},
+}
+COORDINATES: dict[str, tuple[str, ...]] = {
+    **{name: ("interval",) for name in ("interval", "season", "day_type", "hour", "weight_h")},
+    "feeder": ("feeder",), "bid_point": ("bid_point",),
+    **{name: ("der",) for name in ("der", "der_feeder", "der_kind", "der_element", "der_rated_mw")},
+    "load": ("load",), "load_feeder": ("load",),
+}
+#: What the tables, figures and report.html read (older datasets may lack the rest).
+REPORTED = ("status", "quantity_mw", "bid_cost_eur_per_h", "q_support_mvar", "q_cost_eur_per_h", "p_pcc_mw",
+            "q_pcc_mvar", "weight_h", "season", "day_type", "hour", "feeder", "bid_point", "der_rated_mw",
+            "der_feeder", "der_kind")
+ATTRIBUTES = ("scenario", "case", "flexopt_version", "scenario_sha256")
+
+
+def dataset_problems(ds: xr.Dataset, names: tuple[str, ...] | None = None) -> list[str]:
+    """What keeps ``ds`` from being one complete case dataset: missing or misshapen variables (all of the
+    contract's, or just ``names``), empty dimensions, missing attributes. Empty when it is complete."""
+    expected = {**VARIABLES, **COORDINATES}
+    wanted = list(expected) if names is None else list(names)
+    missing = [name for name in wanted if name not in ds.variables]
+    problems = [f"lacks {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}"] if missing else []
+    shaped = [name for name in wanted if name in ds.variables and tuple(ds[name].dims) != expected[name]]
+    problems += [f"{name} has dimensions {tuple(ds[name].dims)}, not {expected[name]}" for name in shaped[:3]]
+    problems += [f"its {dim} dimension is empty" for dim in ("feeder", "interval", "bid_point") if ds.sizes.get(dim) == 0]
+    problems += [f"lacks the attribute {key}" for key in ATTRIBUTES if key not in ds.attrs]
+    return problems
+
+
+#: How a netCDF file starts: classic (CDF 1, 2, 5) or netCDF-4 (HDF5).
+NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
+
+
+class NotADataset(Exception):
+    """A file that is not (or no longer) one complete case dataset: ``why`` in a few words, and a ``hint``."""
+
+    def __init__(self, why: str, hint: str = "give the <case>.nc files `flexopt run` wrote") -> None:
+        super().__init__(why)
+        self.why, self.hint = why, hint
+
+
+def load_checked(path: Path, names: tuple[str, ...] | None = None) -> xr.Dataset:
+    """Load a case dataset into memory, every value read (so that checksums and compression are verified)
+    and checked by :func:`dataset_problems`; raises :class:`NotADataset` saying what is wrong."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as err:
+        raise NotADataset(f"unreadable ({err.strerror or err})") from None
+    if not head.startswith(NETCDF_MAGIC):
+        if path.suffix.lower() == ".flex":
+            raise NotADataset("not a netCDF dataset (it is a scenario file)",
+                              "run `flexopt run` on the scenario first, then give the .nc files it writes")
+        raise NotADataset("not a netCDF dataset" + (" (an empty file)" if not head else ""))
+    try:
+        ds = xr.load_dataset(path, engine="netcdf4")
+    except Exception:  # noqa: BLE001 - any failure to read it means the file is damaged
+        raise NotADataset("a damaged netCDF file that cannot be read completely",
+                          "it was cut short or overwritten; run `flexopt run` again to redo it") from None
+    if "case" in ds.dims:
+        raise NotADataset("a dataset of several cases (a compare.nc?), not of one assessed case",
+                          "give the <case>.nc files of `flexopt run` (not compare.nc)")
+    problems = dataset_problems(ds, names)
+    if problems:
+        raise NotADataset(f"not a complete flexopt dataset: {'; '.join(problems)}",
+                          "give the <case>.nc files `flexopt run` wrote; rerun `flexopt run` to redo a damaged one")
+    return ds
+
+
+def read_dataset(path: Path, names: tuple[str, ...] | None = None) -> xr.Dataset:
+    """:func:`load_checked`, its refusal a one-line :class:`FlexoptError` naming the file."""
+    try:
+        return load_checked(path, names)
+    except NotADataset as err:
+        raise FlexoptError([Problem(f"{path}: {err.why}", None, err.hint)]) from None
 
 
 def apply_point(net, ds: xr.Dataset, feeder: str, interval: int, bid_point: int) -> None:

@@ -21,8 +21,24 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from flexopt.errors import FlexoptError, Problem
 from flexopt.files import write_text_atomic
 from flexopt.results.schema import DIRECTIONS, GREEN, ORANGE, RED
+
+
+def refuse_mixed_texts(datasets: Mapping[str, xr.Dataset], sources: Mapping[str, str] | None = None) -> None:
+    """Raise a :class:`FlexoptError` when the datasets were assessed from different scenario texts
+    (their ``scenario_sha256`` attributes differ): one table must not mix them. ``sources`` names
+    each case's file for the message (default: the case names)."""
+    by_text: dict[str, list[str]] = {}
+    for case, ds in datasets.items():
+        sha = str(ds.attrs.get("scenario_sha256", ""))
+        by_text.setdefault(sha, []).append((sources or {}).get(case, f"case {case}"))
+    if len(by_text) > 1:
+        groups = "; ".join(f"{', '.join(names)} from text {sha[:12] or '(unknown)'}" for sha, names in by_text.items())
+        raise FlexoptError([Problem(f"the datasets come from different scenario texts, which one table must not mix: "
+                                    f"{groups}", None, "rerun `flexopt run` on the scenario so that every case is "
+                                    "assessed from the same text, or report each text's datasets separately")])
 
 
 
@@ -108,6 +124,7 @@ def working_point_notes(datasets: Mapping[str, xr.Dataset]) -> list[str]:
 
 def table3(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
     """The paper's Table 3: one row per feeder, columns (case, green/orange/red %)."""
+    refuse_mixed_texts(datasets)
     parts = {case: status_shares(ds) for case, ds in datasets.items()}
     return pd.concat(parts, axis=1, names=["case", "share"])
 
@@ -154,6 +171,7 @@ def substation_metrics(ds: xr.Dataset, direction: str) -> dict[str, float]:
 
 def table4(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
     """The paper's Table 4: one row per metric, columns (case, direction)."""
+    refuse_mixed_texts(datasets)
     columns = {}
     for case, ds in datasets.items():
         for direction in DIRECTIONS:
