@@ -18,12 +18,13 @@ REPO = Path(__file__).resolve().parent.parent
 def main(argv: list[str]) -> None:
     started = time.perf_counter()
     from flexopt.language import syntax, validate  # noqa: F401 - imports are measured here
+    from flexopt.language.validate.network import pandapower_builders, pandapower_line_types
 
     imported = time.perf_counter()
     syntax.parser()
     built = time.perf_counter()
-    validate.pandapower_line_types()
-    validate.pandapower_builders()
+    pandapower_line_types()
+    pandapower_builders()
     lazy = time.perf_counter()
     files = [Path(a) for a in argv] or sorted((REPO / "scenarios").glob("*.flex"))
 

@@ -406,3 +406,22 @@ bids { pv up 10 % at buy  PV1 participation 50 % }""")
     assert "None" not in summary
     table = bid_rules_table(scenario.cases[0])
     assert table["participation"].tolist() == ["-", "50 %"]
+
+
+def test_a_long_chain_of_cases_resolves_each_case_from_its_parent(folder):
+    """Cases extending each other inherit every block, whatever the chain's length; a case in the middle
+    that declares a price of its own changes what its descendants' inherited rules evaluate."""
+    cases = ['case C0 "first" { bids { pv up +10 % derated at 2 * sell } }']
+    for i in range(1, 300):
+        body = f"reactive {{ remuneration {i} EUR/Mvarh }}"
+        if i == 150:
+            body += "  price sell 99 EUR/MWh"
+        cases.append(f'case C{i} "next" extends C{i - 1} {{ {body} }}')
+    scenario = folder.load(MINIMAL + "\n".join(cases) + "\n")
+    assert len(scenario.cases) == 300
+    for i in (1, 149, 150, 299):
+        case = scenario.case(f"C{i}")
+        assert ex.render(case.reactive.price) == f"{i} EUR/Mvarh"
+        assert case.bid_for("PV1", "pv").up.derated
+        sell = case.price("sell")
+        assert (sell.expr is not None and ex.render(sell.expr) == "99 EUR/MWh") == (i >= 150)

@@ -4,12 +4,29 @@ The feeders a case changes are resolved by :meth:`NetworkRules.case_feeders` (ne
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flexopt.language import syntax as sx
 from flexopt.language import units as u
-from flexopt.errors import Span, did_you_mean, known_list
-from flexopt.model import REMEDIES, BidRule, BidSelector, Case, Limits, ReactiveRemuneration, Study
-from flexopt.language.validate.context import BLOCK_WORDS, SCOPE_BLOCKS, Context
+from flexopt.errors import Span, did_you_mean, known_list, shorten
+from flexopt.model import REMEDIES, Case, Limits, ReactiveRemuneration, Study
+from flexopt.language.validate.context import BLOCK_WORDS, SCOPE_BLOCKS, Context, file_name_problem, price_signature
 from flexopt.language.validate.prices import EXPRESSION_FUNCTIONS
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """What a case resolves to, kept for the cases that extend it."""
+
+    limits: Limits
+    study: Study
+    prices: dict
+    feeders: dict
+    ders: dict
+    declared: frozenset
+    rules: dict
+    reactive: ReactiveRemuneration
+    reactive_given: bool
 
 
 class CaseRules(Context):
@@ -23,31 +40,86 @@ class CaseRules(Context):
         for decl in decls:
             if self.name(decl.name, "case", taken):
                 by_name[decl.name.text] = decl
+                why = file_name_problem(decl.name.text)
+                if why:
+                    self.error(f"case name '{shorten(decl.name.text)}' {why}", decl.name.span,
+                               "it names the case's dataset (OUT/<scenario>/<case>.nc); choose another name")
         self.case_ders = {name: {s.name.text for s in decl.statements if isinstance(s, sx.DerDecl)}
                           for name, decl in by_name.items()}
         for decl in decls:
             self.check_scope(decl.statements, f"case '{decl.name.text}'")
         self.check_scope(tuple(base), "the scenario")
 
-        chains: dict[str, list[sx.CaseDecl]] = {}
-        for decl in by_name.values():
-            chain = self.extends_chain(decl, by_name)
-            if chain is not None:
-                chains[decl.name.text] = chain
+        depth = self.ancestry(by_name)
         if not decls:
             case = self.build_case("base", self.syntax.header.title, None, [base], None)
             return (case,) if case else ()
         for name, decl in by_name.items():
-            if name not in chains:  # its ancestry is broken: still check what it states itself
+            if name not in depth:  # its ancestry is broken: still check what it states itself
                 self.build_case(name, decl.title, None, [base, list(decl.statements)], decl.span, ancestry_known=False)
-        result = []
-        for name, chain in chains.items():
+
+        def scopes_of(decl: sx.CaseDecl) -> list[list[object]]:
+            chain = [decl]
+            while chain[-1].extends is not None:
+                chain.append(by_name[chain[-1].extends.text])
+            return [base] + [list(c.statements) for c in reversed(chain)]
+
+        built: dict[str, Case | None] = {}
+        for name in sorted(depth, key=depth.get):  # parents before children
             decl = by_name[name]
-            scopes = [base] + [list(c.statements) for c in chain]
-            case = self.build_case(name, decl.title, decl.extends.text if decl.extends else None, scopes, decl.span)
-            if case is not None:
-                result.append(case)
-        return tuple(result)
+            extends = decl.extends.text if decl.extends else None
+            parent = self.resolved.get(extends) if extends else None
+            own = list(decl.statements)
+            if parent is not None and not any(isinstance(s, (sx.PriceDecl, sx.DerDecl, sx.FeederChangeDecl))
+                                              for s in own):
+                built[name] = self._finish_case(name, decl.title, extends, decl.span, parent, [own])
+            else:
+                built[name] = self.build_case(name, decl.title, extends, scopes_of(decl), decl.span)
+        return tuple(built[name] for name in by_name if name in depth and built[name] is not None)
+
+    def ancestry(self, by_name: dict[str, sx.CaseDecl]) -> dict[str, int]:
+        """How many ancestors each case has; cases with an unknown ancestor or in a cycle are left out
+        (with an error where the chain breaks). Linear in the number of cases: each is walked once."""
+        depth: dict[str, int] = {}
+        broken: set[str] = set()
+        for start in by_name.values():
+            path: list[sx.CaseDecl] = []
+            on_path: dict[str, int] = {}
+            current = start
+            while True:
+                name = current.name.text
+                if name in depth or name in broken:
+                    break
+                if name in on_path:  # a cycle: report it at each member's own 'extends'
+                    members = path[on_path[name]:]
+                    for i, member in enumerate(members):
+                        cycle = [m.name.text for m in members[i:] + members[:i]] + [member.name.text]
+                        self.error(f"cases extend each other in a cycle: {' -> '.join(cycle)}", member.extends.span,
+                                   "one case in the cycle must stand on the scenario alone")
+                    broken.update(m.name.text for m in path)
+                    break
+                on_path[name] = len(path)
+                path.append(current)
+                if current.extends is None:
+                    break
+                parent = current.extends.text
+                if parent not in by_name:
+                    self.error(f"case '{name}' extends unknown case '{parent}'", current.extends.span,
+                               did_you_mean(parent, by_name) or f"cases: {known_list(by_name)}")
+                    broken.add(name)
+                    break
+                current = by_name[parent]
+            for decl in reversed(path):
+                name = decl.name.text
+                if name in broken:
+                    continue
+                if decl.extends is None:
+                    depth[name] = 0
+                elif decl.extends.text in depth:
+                    depth[name] = depth[decl.extends.text] + 1
+                else:
+                    broken.add(name)
+        return depth
 
     def check_scope(self, statements: tuple[object, ...], where: str) -> None:
         """One block of each kind per scope, and unique DER and price names within it."""
@@ -74,41 +146,18 @@ class CaseRules(Context):
                     self.error(f"'{stmt.name.text}' cannot name a price: {stmt.name.text}(...) is a function in "
                                "price expressions", stmt.name.span, f"choose another name, e.g. {stmt.name.text}_price")
 
-    def extends_chain(self, decl: sx.CaseDecl, by_name: dict[str, sx.CaseDecl]) -> list[sx.CaseDecl] | None:
-        """The case and its ancestors, oldest first; None (with an error) on an unknown parent or a cycle."""
-        chain = [decl]
-        current = decl
-        while current.extends is not None:
-            parent = current.extends.text
-            if parent not in by_name:
-                if current is decl:
-                    self.error(f"case '{current.name.text}' extends unknown case '{parent}'", current.extends.span,
-                               did_you_mean(parent, by_name) or f"cases: {known_list(by_name)}")
-                return None
-            names = [c.name.text for c in chain]
-            if parent in names:
-                cycle = names[names.index(parent):] + [parent]
-                if cycle[0] == decl.name.text:  # report once per case of the cycle, at its own 'extends'
-                    self.error(f"cases extend each other in a cycle: {' -> '.join(cycle)}", decl.extends.span,
-                               "one case in the cycle must stand on the scenario alone")
-                return None
-            current = by_name[parent]
-            chain.append(current)
-        return list(reversed(chain))
-
     def build_case(self, name: str, title: str | None, extends: str | None, scopes: list[list[object]],
                    span: Span | None, ancestry_known: bool = True) -> Case | None:
         """Resolve a case from its scopes (scenario first, then each ancestor, the case last).
 
         Without ``ancestry_known`` (its ``extends`` is broken, which is reported), bid rules may name
-        the DERs of any case: whether the case would inherit them cannot be told.
+        the DERs of any case: whether the case would inherit them cannot be told. (A case that declares
+        no price, DER or feeder change of its own is resolved from its parent by :meth:`_finish_case`
+        instead, so a chain of cases is checked in linear time.)
         """
         limits = Limits(0.9, 1.1, 100.0, 100.0, None)
         price_decls: dict[str, sx.PriceDecl] = {}
         der_decls: dict[str, sx.DerDecl] = {}
-        rules: dict[BidSelector, BidRule] = {}
-        reactive = ReactiveRemuneration("free", None, None)
-        reactive_given = False
         study = Study(10, "merit order", ("reactive",), None)
         for scope in scopes:
             for stmt in scope:
@@ -128,18 +177,41 @@ class CaseRules(Context):
         declared = set(der_decls)
         if not ancestry_known:
             declared.update(*self.case_ders.values())
+        start = _Resolved(limits, study, prices, feeders, ders, frozenset(declared), {},
+                          ReactiveRemuneration("free", None, None), False)
+        return self._finish_case(name, title, extends, span, start, scopes, limits_done=True)
+
+    def _finish_case(self, name: str, title: str | None, extends: str | None, span: Span | None, state: _Resolved,
+                     scopes: list[list[object]], limits_done: bool = False) -> Case | None:
+        """Apply the bid, reactive (and, for an inheriting case, limits and study) blocks of ``scopes``
+        to a resolved state; remember the result for the cases that extend this one."""
+        limits, study = state.limits, state.study
+        rules = dict(state.rules)
+        reactive, reactive_given = state.reactive, state.reactive_given
+        signature = price_signature(state.prices)
         for scope in scopes:
             for stmt in scope:
-                if isinstance(stmt, sx.BidsBlock):
-                    self.bid_rules(stmt, rules, prices, ders, declared)
+                if isinstance(stmt, sx.LimitsBlock) and not limits_done:
+                    limits = self.limits(stmt, limits)
+                elif isinstance(stmt, sx.StudyBlock) and not limits_done:
+                    study = self.study(stmt, study)
+                elif isinstance(stmt, sx.BidsBlock):
+                    self.bid_rules(stmt, rules, state.prices, state.ders, set(state.declared))
                 elif isinstance(stmt, sx.ReactiveBlock):
-                    reactive = self.reactive(stmt, prices) or reactive
+                    key = ("reactive", id(stmt), signature)
+                    if key not in self.checked:
+                        self.checked[key] = self.reactive(stmt, state.prices)
+                    reactive = self.checked[key] or reactive
                     reactive_given = True
+        self.resolved[name] = _Resolved(limits, study, state.prices, state.feeders, state.ders, state.declared, rules,
+                                        reactive, reactive_given)
         if not reactive_given:
             reactive = ReactiveRemuneration("free", None, None)
+        prices, ders, feeders = state.prices, state.ders, state.feeders
         case = Case(name, title, extends, limits, tuple(prices.values()), tuple(ders.values()), tuple(rules.values()),
                     reactive, study, span, tuple(feeders.values()))
         self.check_derating(case)
+        self.check_series(case, f" in case '{name}'" if span is not None else "")
         return case
 
     # -- limits, study ----------------------------------------------------------------
