@@ -473,6 +473,17 @@ def test_a_point_without_power_flow_solution_is_red_and_the_run_goes_on(folder):
     reasons = ds.red_reason.attrs["flag_meanings"].split()
     assert (ds.red_reason == reasons.index("no_power_flow_solution")).any()
     assert (ds.status == RED).any()
+    # ... and it is said where the user looks: Table 3, the console and the report
+    from flexopt.results.tables import table3, working_point_notes
+
+    unsolved = ds.red_reason.sel(feeder="F1") == reasons.index("no_power_flow_solution")
+    moved = (ds.bid_point != 0) & (np.abs(ds.quantity_mw.sel(feeder="F1")) > 1e-9)
+    share = 100.0 * float(unsolved.where(moved).sum() / moved.sum())
+    assert table3({"NOQ": ds})[("NOQ", "no_power_flow_percent")]["F1"] == pytest.approx(share)
+    notes = [n for n in working_point_notes({"NOQ": ds}) if "no AC power-flow solution" in n]
+    assert len(notes) == 1 and f"{int(unsolved.sum())} of {unsolved.size} points" in notes[0]
+    report = (folder.root / "out" / "small" / "report.html").read_text()
+    assert "no AC power-flow solution" in report
 
 
 def test_the_batch_power_flow_matches_runpp_on_an_imported_net_with_transformers_and_busbar_loads():

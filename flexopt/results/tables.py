@@ -23,7 +23,7 @@ import xarray as xr
 
 from flexopt.errors import FlexoptError, Problem
 from flexopt.files import write_text_atomic
-from flexopt.results.schema import DIRECTIONS, GREEN, ORANGE, RED
+from flexopt.results.schema import DIRECTIONS, GREEN, ORANGE, REASONS, RED
 
 
 def refuse_mixed_texts(datasets: Mapping[str, xr.Dataset], sources: Mapping[str, str] | None = None) -> None:
@@ -84,6 +84,7 @@ def status_shares(ds: xr.Dataset) -> pd.DataFrame:
     moved = ((ds.bid_point != 0) & (np.abs(ds.quantity_mw) > 1e-9)).transpose("feeder", "interval", "bid_point")
     status_all = ds.status.transpose("feeder", "interval", "bid_point")
     violating = working_point_violations(ds)
+    unsolved = no_power_flow(ds).transpose("feeder", "interval", "bid_point")
     rows = {}
     for feeder in ds.feeder.values:
         status = status_all.sel(feeder=feeder).values[moved.sel(feeder=feeder).values]
@@ -93,6 +94,8 @@ def status_shares(ds: xr.Dataset) -> pd.DataFrame:
             "green_percent": 100.0 * np.mean(status == GREEN) if n else np.nan,
             "orange_percent": 100.0 * np.mean(status == ORANGE) if n else np.nan,
             "red_percent": 100.0 * np.mean(status == RED) if n else np.nan,
+            "no_power_flow_percent": 100.0 * np.mean(unsolved.sel(feeder=feeder).values[
+                moved.sel(feeder=feeder).values]) if n else np.nan,
             "working_point_violations": int(violating.sel(feeder=feeder).sum()),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("feeder")
@@ -106,9 +109,25 @@ def working_point_violations(ds: xr.Dataset) -> xr.DataArray:
     return ds.status.sel(bid_point=0) != GREEN
 
 
+def no_power_flow(ds: xr.Dataset) -> xr.DataArray:
+    """(feeder, interval, bid point): the AC power flow of the point has no solution (it is red for that)."""
+    return ds.red_reason == REASONS.index("no_power_flow_solution")
+
+
 def working_point_notes(datasets: Mapping[str, xr.Dataset]) -> list[str]:
-    """One sentence per case and feeder whose working point violates limits, for the console and the report."""
+    """One sentence per case and feeder whose working point violates limits, or whose power flows have no
+    solution at some points, for the console and the report."""
     notes = []
+    for case, ds in datasets.items():
+        unsolved = no_power_flow(ds)
+        for feeder in ds.feeder.values:
+            n = int(unsolved.sel(feeder=feeder).sum())
+            if n:
+                total = ds.sizes["interval"] * ds.sizes["bid_point"]
+                notes.append(f"case {case}, feeder {feeder}: {n} of {total} points ({100.0 * n / total:.1f} %) have no "
+                             "AC power-flow solution (Newton-Raphson from a flat start did not converge: the "
+                             "injections are beyond what the feeder can carry, a voltage collapse) - they are red, "
+                             "reason no_power_flow_solution")
     for case, ds in datasets.items():
         violating = working_point_violations(ds)
         red = ds.status.sel(bid_point=0) == RED if 0 in ds.bid_point.values else violating
