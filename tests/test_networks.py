@@ -103,14 +103,12 @@ def test_imported_pandapower_builder_with_a_named_bus(folder):
     assert fn.net.ext_grid.vm_pu.iloc[0] == scenario.substation.busbar_pu
 
 
-def test_unknown_bus_on_an_imported_feeder_points_at_the_der(folder):
-    scenario = folder.load(MINIMAL.replace("der PV1 pv 2 MW at R1 end", "")
-                           + 'feeder CIGRE from pandapower "create_cigre_network_mv"\nder PV9 pv 1 MW at CIGRE bus "Bus 111"\n')
-    with pytest.raises(FlexoptError) as caught:
-        build_feeder_net(scenario, scenario.cases[0], scenario.feeder("CIGRE"))
-    problem = caught.value.errors[0]
-    assert (problem.span.line, problem.message) == (13, "feeder 'CIGRE' has no bus named 'Bus 111'")
-    assert problem.hint == "did you mean 'Bus 11'?"
+def test_unknown_bus_on_an_imported_builder_feeder_is_refused_by_check_at_the_der(folder):
+    line, _, message, hint = folder.error(MINIMAL.replace("der PV1 pv 2 MW at R1 end", "")
+                                          + 'feeder CIGRE from pandapower "create_cigre_network_mv"\n'
+                                          'der PV9 pv 1 MW at CIGRE bus "Bus 111"\n')
+    assert (line, message) == (13, "feeder 'CIGRE' has no bus named 'Bus 111'")
+    assert hint == "did you mean 'Bus 11'?"
 
 
 def test_transformer_loading_formula_matches_pandapower(case_study):

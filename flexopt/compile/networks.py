@@ -14,7 +14,8 @@ The slack of every feeder net is its MV busbar, held at the substation's
 setpoint: the on-load tap changer of the HV/MV transformer is taken as ideal.
 The transformer itself is shared by all feeders, so its loading is checked at
 substation level from the sum of the feeders' exchanges
-(:func:`transformer_loading_percent`), not inside a single feeder's net.
+(:func:`transformer_loading_percent`), not inside a single feeder's net, and its
+losses turn the busbar exchange into the exchange the TSO sees (:func:`hv_exchange`).
 """
 
 from __future__ import annotations
@@ -370,6 +371,29 @@ def transformer_loading_percent(substation: Substation, p_mw: np.ndarray, q_mvar
     """
     apparent = np.hypot(p_mw, q_mvar)
     return 100.0 * apparent / (substation.busbar_pu * substation.transformer.rated_mva)
+
+
+def hv_exchange(substation: Substation, p_mw: np.ndarray, q_mvar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The exchange at the transformer's HV terminals (the TSO's side) for a busbar exchange ``p_mw``/``q_mvar``.
+
+    pandapower's T model of the HV/MV transformer (series impedance from the short-circuit voltage
+    and copper losses, split in halves around the magnetising branch from the iron losses and the
+    no-load current), with the busbar held at its setpoint by the ideal on-load tap changer, so the
+    tap adds no loss. Load convention on both sides; the difference is the transformer's losses.
+    """
+    t = substation.transformer
+    s_pu = (np.asarray(p_mw, dtype=float) + 1j * np.asarray(q_mvar, dtype=float)) / t.rated_mva
+    z_half = 0.5 * complex(t.vkr_percent, math.sqrt(t.vk_percent ** 2 - t.vkr_percent ** 2)) / 100.0
+    g = t.pfe_kw / 1000.0 / t.rated_mva
+    y_abs = t.i0_percent / 100.0
+    shunt = complex(g, math.sqrt(max(y_abs ** 2 - g ** 2, 0.0)))  # consumed at 1 pu: iron losses + magnetising
+    v_lv = complex(substation.busbar_pu, 0.0)
+    with np.errstate(invalid="ignore"):  # a point without a power-flow solution stays NaN
+        current = np.conj(s_pu / v_lv)
+        v_mid = v_lv + current * z_half
+        current_hv = current + np.conj(np.abs(v_mid) ** 2 * shunt / v_mid)
+        s_hv = (v_mid + current_hv * z_half) * np.conj(current_hv) * t.rated_mva
+    return s_hv.real, s_hv.imag
 
 
 # ---------------------------------------------------------------------------

@@ -21,7 +21,8 @@ import numpy as np
 from flexopt.language import expressions as ex
 from flexopt.compile.bids import BidBook, BidPoints, Resource, bid_points, compile_bids, setpoints
 from flexopt.model import Case, Scenario
-from flexopt.compile.networks import FeederNet, build_networks, operating_points, transformer_loading_percent
+from flexopt.compile.networks import (FeederNet, build_networks, hv_exchange, operating_points,
+                                      transformer_loading_percent)
 from flexopt.engine.powerflow import BatchPowerFlow
 from flexopt.compile.profiles import CaseProfiles, compile_profiles
 from flexopt.engine.remedy import FeederRemedies, Offers, Setpoints, overload_share, violation
@@ -67,6 +68,10 @@ class FeederAssessment:
     lopf_seconds: float
     exact_checks: int  # points whose verdict needed the exact AC check
     exact_seconds: float
+    # the substation's exchange at the transformer's HV terminals with this feeder at each point and
+    # the others at their working point (set by check_transformer: it needs every feeder)
+    p_hv_mw: np.ndarray | None = None
+    q_hv_mvar: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -251,7 +256,8 @@ def _der_setpoints(book: BidBook, bids: BidPoints, sgen_p: np.ndarray, sgen_q: n
 
 def check_transformer(scenario: Scenario, case: Case, feeders: list[FeederAssessment]) -> list[FeederAssessment]:
     """Mark red the points whose exchange, added to the other feeders at their working point, overloads
-    the HV/MV transformer (which no feeder's reactive support is asked to fix)."""
+    the HV/MV transformer (which no feeder's reactive support is asked to fix); the exchange the TSO
+    sees at the HV terminals, losses included, is kept with each feeder."""
     from dataclasses import replace
 
     zero = {f.feeder: int(np.flatnonzero(f.bid_point == 0)[0]) for f in feeders}
@@ -265,8 +271,10 @@ def check_transformer(scenario: Scenario, case: Case, feeders: list[FeederAssess
     for f in feeders:
         others_p = total_p - working_p[f.feeder]
         others_q = total_q - working_q[f.feeder]
-        loading = transformer_loading_percent(scenario.substation, others_p[:, None] + f.p_pcc_mw,
-                                              others_q[:, None] + f.q_pcc_mvar)
+        busbar_p, busbar_q = others_p[:, None] + f.p_pcc_mw, others_q[:, None] + f.q_pcc_mvar
+        loading = transformer_loading_percent(scenario.substation, busbar_p, busbar_q)
+        p_hv, q_hv = hv_exchange(scenario.substation, busbar_p, busbar_q)
+        f = replace(f, p_hv_mw=p_hv, q_hv_mvar=q_hv)
         over = (loading > case.limits.transformer_loading_percent + LOADING_TOLERANCE_PERCENT) & (f.status != RED)
         if over.any():
             status = np.where(over, RED, f.status).astype(np.int8)

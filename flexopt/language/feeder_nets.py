@@ -103,6 +103,18 @@ def _check_buses(net) -> None:
                     raise NetFileError(f'table "{table}" row {row}: {column} {_short(bus)} is not a bus of the network')
 
 
+def builder_bus_names(builder: str) -> tuple[str, ...] | None:
+    """The bus names of the net a ``pandapower.networks`` builder makes (built once here, as ``run`` will),
+    or None when the builder cannot be called without arguments (``run`` reports it)."""
+    import pandapower.networks as pn
+
+    try:
+        net = getattr(pn, builder)()
+    except Exception:  # noqa: BLE001 - a builder that needs arguments or fails: the run says so
+        return None
+    return tuple(str(name) for name in net.bus.get("name", ()) if isinstance(name, str) or name == name)
+
+
 def net_bus_names(path: Path) -> tuple[str, ...]:
     """The bus names of the net a JSON file holds, from the checked file without building the net."""
     tables, _ = _checked(path)

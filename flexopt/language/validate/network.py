@@ -21,6 +21,7 @@ from flexopt.model import (
 )
 from flexopt.language.feeder_nets import (
     NetFileError,
+    builder_bus_names,
     lateral_bus_name,
     main_bus_name,
     net_bus_names,
@@ -311,7 +312,8 @@ class NetworkRules(Context):
         return files[path]
 
     def check_bus(self, feeder: Feeder, bus: sx.Word) -> None:
-        """A DER placed ``at FEEDER bus "NAME"`` needs that bus; a builder's net is checked when it is built."""
+        """A DER placed ``at FEEDER bus "NAME"`` needs that bus: of the synthetic layout, the JSON file or the
+        net a pandapower builder makes."""
         if feeder.source == "synthetic":
             if not feeder.length_km or not feeder.sections:
                 return  # the feeder's own problem is reported
@@ -326,6 +328,13 @@ class NetworkRules(Context):
                     self.error(names.message(feeder.path), feeder.span, names.hint)
                 return
             known = names
+        elif feeder.source == "pandapower" and feeder.builder in pandapower_builders():
+            built = self.__dict__.setdefault("_builder_buses", {})
+            if feeder.builder not in built:  # once per builder, however many DERs stand on it
+                built[feeder.builder] = builder_bus_names(feeder.builder)
+            if built[feeder.builder] is None:
+                return
+            names = known = frozenset(built[feeder.builder])
         else:
             return
         if bus.text in known:
