@@ -42,8 +42,11 @@ def assess_case(scenario: Scenario, case: str | None = None) -> xr.Dataset:
 
 
 def open_dataset(path: str | Path) -> xr.Dataset:
-    """Read a dataset written by `flexopt run` into memory (the file is closed again)."""
-    return xr.load_dataset(path)
+    """Read a dataset written by `flexopt run` into memory (the file is closed again); a file that is not
+    one raises a one-line :class:`flexopt.FlexoptError` naming it."""
+    from flexopt.results.store import REPORTED, read_dataset
+
+    return read_dataset(Path(path), REPORTED)
 
 
 def tables(datasets: Mapping[str, xr.Dataset]) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -126,6 +126,7 @@ def compare_scenario(file: str, case_names: list[str] | None, out: str, quiet: b
     from flexopt.files import write_text_atomic
     from flexopt.results.html import write_outputs
     from flexopt.results.store import write_dataset, writing
+    from flexopt.results.tables import tidy_compare, tidy_csv
     from flexopt.sweep import plan, run_sweep
 
     scenario, source = _load(file)
@@ -141,7 +142,7 @@ def compare_scenario(file: str, case_names: list[str] | None, out: str, quiet: b
                                          for case in cases})
         with writing(folder):
             write_outputs(datasets, folder)
-            write_text_atomic(folder / "compare.csv", frame.to_csv(float_format="%.6g"))
+            write_text_atomic(folder / "compare.csv", tidy_csv(tidy_compare(frame)))
         write_dataset(stack_cases(datasets), folder / "compare.nc")
     if not quiet:
         with pd.option_context("display.width", 220, "display.max_columns", 40):
@@ -182,6 +183,8 @@ def stack_cases(datasets: dict[str, xr.Dataset]) -> xr.Dataset:
     first = next(iter(datasets.values()))
     stacked.attrs = {k: v for k, v in first.attrs.items() if k not in ("case", "case_title", "placement_draw")}
     stacked.attrs["cases"] = " ".join(datasets)
+    stacked["case"].attrs.update(long_name="case name as in the scenario")
+    stacked.attrs["title"] = f"flexopt comparison of {first.attrs.get('scenario', '?')}, cases {', '.join(datasets)}"
     return stacked
 
 

@@ -113,7 +113,8 @@ def syntax_problem(err: UnexpectedInput, text: str, file: str, parser: lark.Lark
         token = err.token
         shown = shorten(str(token))
         span = Span(file, token.line, token.column, token.end_line, token.end_column)
-        special = _voltage_pair_problem(err, text, span, parser) or _unit_problem(token, text, file, expected, parser)
+        special = (_voltage_pair_problem(err, text, span, parser) or _per_problem(token, text, file, parser)
+                   or _unit_problem(token, text, file, expected, parser))
         if special is not None:
             return special
         message = f"unexpected '{shown}'"
@@ -132,6 +133,11 @@ def syntax_problem(err: UnexpectedInput, text: str, file: str, parser: lark.Lark
     char = text[err.pos_in_stream] if 0 <= err.pos_in_stream < len(text) else "?"
     span = Span(file, line, column, line, column + 1)
     hint = "expected " + _or_list(expected) if expected else None
+    if char in _CURRENCY_SIGNS:  # ``85 €/MWh``
+        word = char + re.match(r"[\w/]*", text[err.pos_in_stream + 1:]).group()
+        lead = "write the euro sign as EUR: " if char == "€" else "flexopt's prices are in euros, written EUR: "
+        span = Span(file, line, column, line, column + len(word))
+        return Problem(f"'{shorten(word)}' is not a unit flexopt knows", span, lead + _unit_fix("EUR" + word[1:]))
     if char == "'":
         hint = 'write texts in double quotes: "..."'
     elif char.isspace() or unicodedata.category(char) in ("Cc", "Cf", "Zs", "Zl", "Zp"):
@@ -156,6 +162,36 @@ def _previous_token(text: str, position: int, parser: lark.Lark) -> Token | None
         if tokens or start == 0:
             return tokens[-1] if tokens else None
         start = text.rfind("\n", 0, start - 1) + 1
+
+
+#: Currency signs a price's unit may be written with (flexopt writes EUR).
+_CURRENCY_SIGNS = "€$£¥"
+#: Words that mean "per year" after an energy: ``18000 MWh per year``.
+_YEAR_WORDS = ("year", "years", "yr", "y", "a", "annum")
+
+
+def _per_problem(token: Token, text: str, file: str, parser: lark.Lark) -> Problem | None:
+    """``18000 MWh per year``: a unit written with 'per' where flexopt writes '/' (``MWh/y``)."""
+    if token.type != "NAME" or str(token) != "per":
+        return None
+    previous = _previous_token(text, token.start_pos, parser)
+    line_start = text.rfind("\n", 0, token.start_pos) + 1
+    before = re.search(r"(\S+)[ \t]*$", text[line_start: token.start_pos])
+    if previous is None or previous.type != "UNIT" or before is None:
+        return None
+    after = re.match(r"[ \t]*([A-Za-z]\w*)", text[token.end_pos:])
+    unit, per = str(previous), after.group(1) if after else ""
+    likely = {name.lower(): name for name in ALL_UNITS}.get(
+        f"{unit}/{'y' if per.lower() in _YEAR_WORDS else per}".lower())
+    rule = "flexopt writes a unit with '/', as one word: demand 18 GWh/y, price fuel 85 EUR/MWh"
+    if likely is None:
+        span = Span(file, token.line, token.column, token.line, token.column + 3)
+        return Problem(f"unexpected 'per' after the unit {unit}", span, f"{rule}; 'per' belongs only in "
+                       "'bid points N per direction' and 'remuneration ... per Mvarh'")
+    end = token.end_pos + (after.end() if after else 0)
+    column = before.start(1) + 1
+    span = Span(file, token.line, column, token.line, column + end - (line_start + before.start(1)))
+    return Problem(f"'{unit} per {per}' is not a unit flexopt knows", span, f"did you mean '{likely}'? {rule}")
 
 
 def _voltage_pair_problem(err: UnexpectedToken, text: str, span: Span, parser: lark.Lark) -> Problem | None:
@@ -192,11 +228,37 @@ def _unit_problem(token: Token, text: str, file: str, expected: list[str], parse
     word = text[start:end]
     column = token.column - (token.start_pos - start)
     span = Span(file, token.line, column, token.line, column + len(word))
-    return Problem(f"'{shorten(word)}' is not a unit flexopt knows", span, _unit_fix(word))
+    keyword = re.search(r"([A-Za-z_]\w*)\s+[+-]?[0-9][0-9.]*\s*$", text[line_start:start])
+    return Problem(f"'{shorten(word)}' is not a unit flexopt knows", span,
+                   _unit_fix(word, keyword.group(1) if keyword else ""))
 
 
-def _unit_fix(word: str) -> str:
-    """The hint for a mistyped unit: the likely one (``mw`` -> MW, ``MWh/year`` -> MWh/y), then the choices."""
+#: Statements whose number is an energy per year (``demand 18 GWh/y``, a DER's ``energy 12.9 GWh/y``).
+_ANNUAL_ENERGY_WORDS = ("demand", "energy")
+
+
+def _energy_fix(word: str, keyword: str) -> str | None:
+    """``18.0 GWh``: an energy where a power or an energy per year belongs; None for another word."""
+    if word.lower() not in ("kwh", "mwh", "gwh", "twh"):
+        return None
+    if keyword in _ANNUAL_ENERGY_WORDS:
+        likely = {unit.lower(): unit for unit in ALL_UNITS}.get(word.lower() + "/y")
+        return (f"did you mean '{likely}'? " if likely else "") + \
+            f"'{keyword}' is an energy per year: write it in kWh/y, MWh/y or GWh/y"
+    if keyword in ALL_UNITS:  # a second quantity: a storage's energy, ``storage 1 MW 2 MWh``
+        likely = {unit.lower(): unit for unit in ALL_UNITS}.get(word.lower(), "MWh")
+        return f"did you mean '{likely}'? an energy is written in kWh or MWh (e.g. storage 1 MW 2 MWh)"
+    return (f"'{word}' is an energy, not a power: write a power in kW, MW or GW (a DER's rating, e.g. 18 MW) and "
+            "an apparent power in kVA or MVA; an energy per year goes after 'demand' or a DER's 'energy', in "
+            "kWh/y, MWh/y or GWh/y (e.g. demand 18 GWh/y)")
+
+
+def _unit_fix(word: str, keyword: str = "") -> str:
+    """The hint for a mistyped unit: the likely one (``mw`` -> MW, ``MWh/year`` -> MWh/y), then the choices;
+    ``keyword`` is the statement's word before the number (``demand``), telling what the number is."""
+    energy = _energy_fix(word, keyword)
+    if energy is not None:
+        return energy
     by_lower = {unit.lower(): unit for unit in ALL_UNITS}
     left, _, right = word.lower().partition("/")
     if left in ("eur", "euro", "euros"):

@@ -64,7 +64,7 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
     load_q = np.concatenate([f.load_q_mvar for f in feeders], axis=1) if load_names else np.zeros((n_t, 0))
 
     def variable(dims, values, units, long_name, **attrs):
-        return xr.Variable(dims, values, {"units": units, "long_name": long_name, **attrs})
+        return xr.Variable(dims, values, cf_attrs(units, long_name, **attrs))
 
     data = {
         "quantity_mw": variable(fp, stack("quantity_mw"), "MW",
@@ -94,6 +94,12 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
                                               "cost of the redispatch at the resources' bid prices"),
         "p_pcc_mw": variable(fp, stack("p_pcc_mw"), "MW", "active power imported from the transmission grid"),
         "q_pcc_mvar": variable(fp, stack("q_pcc_mvar"), "Mvar", "reactive power imported from the transmission grid"),
+        "p_hv_mw": variable(fp, stack("p_hv_mw"), "MW",
+                            "active power the whole substation imports at the HV/MV transformer's HV terminals, "
+                            "this feeder at the bid point and the others at their working point (losses included)"),
+        "q_hv_mvar": variable(fp, stack("q_hv_mvar"), "Mvar",
+                              "reactive power the whole substation imports at the transformer's HV terminals, "
+                              "this feeder at the bid point and the others at their working point"),
         "v_min_pu": variable(fp, stack("v_min_pu"), "pu", "lowest bus voltage of the feeder"),
         "v_max_pu": variable(fp, stack("v_max_pu"), "pu", "highest bus voltage of the feeder"),
         "loading_max_percent": variable(fp, stack("loading_max_percent"), "%", "highest line loading of the feeder"),
@@ -115,22 +121,17 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
         "price_q_eur_per_mvarh": variable(("interval",), assessment.reactive_price_eur_per_mvarh, "EUR/Mvarh",
                                           "price the DSO pays for reactive support"),
     }
-    coords = {
-        "feeder": ("feeder", [f.feeder for f in feeders]),
-        "interval": ("interval", np.arange(n_t)),
-        "season": ("interval", days.season.astype(str)),
-        "day_type": ("interval", days.day_type.astype(str)),
-        "hour": ("interval", days.hour.astype(np.int64)),
-        "weight_h": ("interval", days.weight_h.astype(float), {"units": "h", "long_name": "hours per year"}),
-        "bid_point": ("bid_point", bid_point.astype(np.int64)),
-        "der": ("der", der_names),
-        "der_feeder": ("der", [f.feeder for f, _, _ in ders]),
-        "der_kind": ("der", [r.kind for _, _, r in ders]),
-        "der_element": ("der", [r.table for _, _, r in ders]),
-        "der_rated_mw": ("der", np.array([r.rated_mw for _, _, r in ders], dtype=float)),
-        "load": ("load", load_names),
-        "load_feeder": ("load", load_feeder),
+    values = {  # CF-1.8 knows no 64-bit integers: indices are int32
+        "feeder": [f.feeder for f in feeders], "interval": np.arange(n_t, dtype=np.int32),
+        "season": days.season.astype(str), "day_type": days.day_type.astype(str),
+        "hour": days.hour.astype(np.int32), "weight_h": days.weight_h.astype(float),
+        "bid_point": bid_point.astype(np.int32), "der": der_names,
+        "der_feeder": [f.feeder for f, _, _ in ders], "der_kind": [r.kind for _, _, r in ders],
+        "der_element": [r.table for _, _, r in ders],
+        "der_rated_mw": np.array([r.rated_mw for _, _, r in ders], dtype=float),
+        "load": load_names, "load_feeder": load_feeder,
     }
+    coords = {name: (COORDINATES[name][0], values[name], cf_attrs(*COORDINATE_ATTRS[name])) for name in values}
     attrs = {
         "title": f"flexopt assessment of {scenario.name}, case {case.name}",
         "scenario": scenario.name,
@@ -151,7 +152,20 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
         "sign_convention": "quantity_mw + upward (more export to the TSO), - downward; p_pcc_mw/q_pcc_mvar + import",
         "Conventions": "CF-1.8",
     }
+    attrs["history"] = f"{attrs['created']}: assessed by flexopt {__version__}"
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+#: Units UDUNITS cannot express, written as ``units "1"`` and kept in ``flexopt_units``: per unit.
+DIMENSIONLESS_UNITS = {"pu": "per unit of the nominal voltage"}
+
+
+def cf_attrs(units: str | None, long_name: str, **attrs) -> dict:
+    """CF attributes of a variable: ``units`` (none for texts), ``long_name``; ``pu`` becomes ``"1"``."""
+    if units in DIMENSIONLESS_UNITS:
+        return {"units": "1", "long_name": f"{long_name} ({DIMENSIONLESS_UNITS[units]})", "flexopt_units": units,
+                **attrs}
+    return {**({} if units is None else {"units": units}), "long_name": long_name, **attrs}
 
 
 def _price(profiles, name: str, n: int) -> np.ndarray:
@@ -259,7 +273,7 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     **{name: _FP for name in ("quantity_mw", "bid_cost_eur_per_h", "status", "red_reason", "red_established",
                               "residual_voltage_pu", "residual_overload_percent", "q_support_mvar",
                               "q_cost_eur_per_h", "redispatch_mw", "redispatch_cost_eur_per_h", "p_pcc_mw",
-                              "q_pcc_mvar", "v_min_pu", "v_max_pu", "loading_max_percent")},
+                              "q_pcc_mvar", "p_hv_mw", "q_hv_mvar", "v_min_pu", "v_max_pu", "loading_max_percent")},
     **{name: ("interval", "bid_point", "der") for name in ("der_p_mw", "der_q_mvar", "der_q_min_mvar",
                                                             "der_q_max_mvar")},
     "der_available_mw": ("interval", "der"),
@@ -272,6 +286,23 @@ COORDINATES: dict[str, tuple[str, ...]] = {
     "feeder": ("feeder",), "bid_point": ("bid_point",),
     **{name: ("der",) for name in ("der", "der_feeder", "der_kind", "der_element", "der_rated_mw")},
     "load": ("load",), "load_feeder": ("load",),
+}
+#: Units (None for texts) and long_name of each coordinate.
+COORDINATE_ATTRS: dict[str, tuple[str | None, str]] = {
+    "feeder": (None, "feeder name as in the scenario"),
+    "interval": ("1", "index of the typical-day interval"),
+    "season": (None, "season of the interval"),
+    "day_type": (None, "day type of the interval (by default working, saturday or holiday)"),
+    "hour": ("h", "hour of the day at which the interval starts"),
+    "weight_h": ("h", "hours per year the interval stands for"),
+    "bid_point": ("1", "bid point: 0 the expected working point, -k downward and +k upward offers (k/K of the range)"),
+    "der": (None, "name of the distributed energy resource"),
+    "der_feeder": (None, "feeder of the DER"),
+    "der_kind": (None, "kind of the DER (pv, wind, chp, enduser ...)"),
+    "der_element": (None, "pandapower table that holds the DER (sgen or load)"),
+    "der_rated_mw": ("MW", "rated active power of the DER"),
+    "load": (None, "name of a load that is not a DER"),
+    "load_feeder": (None, "feeder of the load"),
 }
 #: What the tables, figures and report.html read (older datasets may lack the rest).
 REPORTED = ("status", "quantity_mw", "bid_cost_eur_per_h", "q_support_mvar", "q_cost_eur_per_h", "p_pcc_mw",

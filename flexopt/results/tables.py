@@ -54,6 +54,7 @@ class FeasiblePoints:
     q_cost_eur_per_h: np.ndarray
     redispatch_mw: np.ndarray
     redispatch_cost_eur_per_h: np.ndarray
+    hv_delivered_mw: np.ndarray  # change of the substation's exchange at the transformer's HV terminals
 
 
 def feasible_points(ds: xr.Dataset, direction: str) -> FeasiblePoints:
@@ -74,9 +75,14 @@ def feasible_points(ds: xr.Dataset, direction: str) -> FeasiblePoints:
         return np.where(reachable > 0, np.take_along_axis(values, index, axis=2)[:, :, 0], 0.0)
 
     quantity = sub.quantity_mw.transpose("feeder", "interval", "bid_point").values
+    if "p_hv_mw" in ds and 0 in points:
+        working_hv = ds.p_hv_mw.sel(bid_point=0).transpose("feeder", "interval").values
+        hv_delivered = np.where(reachable > 0, np.abs(at_point("p_hv_mw") - working_hv), 0.0)
+    else:  # a dataset written before the transformer's losses were modelled
+        hv_delivered = np.full(reachable.shape, np.nan)
     return FeasiblePoints(direction, np.abs(at_point("quantity_mw")), np.abs(quantity[:, :, -1]),
                           at_point("bid_cost_eur_per_h"), at_point("q_support_mvar"), at_point("q_cost_eur_per_h"),
-                          at_point("redispatch_mw"), at_point("redispatch_cost_eur_per_h"))
+                          at_point("redispatch_mw"), at_point("redispatch_cost_eur_per_h"), hv_delivered)
 
 
 def status_shares(ds: xr.Dataset) -> pd.DataFrame:
@@ -152,6 +158,7 @@ TABLE4_ROWS = (
     ("market_potential_gwh_per_y", "market potential (GWh/y)"),
     ("feasible_flexibility_gwh_per_y", "feasible flexibility (GWh/y)"),
     ("feasible_reduction_percent", "reduction of the feasible flexibility (%)"),
+    ("feasible_at_hv_gwh_per_y", "feasible flexibility the TSO sees at the HV terminals (GWh/y)"),
     ("cost_meur_per_y", "cost of the feasible bids (MEUR/y)"),
     ("reactive_support_gvarh_per_y", "reactive support (GVarh/y)"),
     ("reactive_cost_keur_per_y", "extra cost of reactive support (kEUR/y)"),
@@ -178,6 +185,8 @@ def substation_metrics(ds: xr.Dataset, direction: str) -> dict[str, float]:
         "market_potential_gwh_per_y": potential_mwh / 1000.0,
         "feasible_flexibility_gwh_per_y": feasible_mwh / 1000.0,
         "feasible_reduction_percent": 100.0 * (1.0 - feasible_mwh / potential_mwh) if potential_mwh else np.nan,
+        "feasible_at_hv_gwh_per_y": float((np.nan_to_num(points.hv_delivered_mw) * weight).sum()) / 1000.0
+        if not np.isnan(points.hv_delivered_mw).all() else np.nan,
         "cost_meur_per_y": cost_eur / 1e6,
         "reactive_support_gvarh_per_y": q_mvarh / 1000.0,
         "reactive_cost_keur_per_y": q_cost_eur / 1000.0,
@@ -201,14 +210,81 @@ def table4(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
     return frame.loc[[key for key, _ in TABLE4_ROWS]]
 
 
+#: Units of the tidy CSVs by the ending of a metric's key (``market_potential_gwh_per_y`` -> GWh/y).
+UNIT_SUFFIXES = (("_gwh_per_y", "GWh/y"), ("_gvarh_per_y", "Gvarh/y"), ("_meur_per_y", "MEUR/y"),
+                 ("_keur_per_y", "kEUR/y"), ("_eur_per_mwh", "EUR/MWh"), ("_percent", "%"))
+#: Table 3's counts: their unit, and they print as whole numbers.
+COUNTS = {"points": "points", "working_point_violations": "intervals"}
+
+
+def metric_unit(key: str) -> tuple[str, str]:
+    """A column key as the tidy CSV's (metric, unit): the unit taken from the key's ending."""
+    if key in COUNTS:
+        return key, COUNTS[key]
+    for suffix, unit in UNIT_SUFFIXES:
+        if key.endswith(suffix):
+            return key[: -len(suffix)], unit
+    raise ValueError(f"no unit known for the table's metric {key!r}: add its ending to UNIT_SUFFIXES")
+
+
+def tidy_table3(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
+    """Table 3 in long form: one row per (case, feeder, metric) with its value and unit."""
+    refuse_mixed_texts(datasets)
+    rows = [(case, str(feeder), *metric_unit(key), value)
+            for case, ds in datasets.items()
+            for feeder, shares in status_shares(ds).iterrows() for key, value in shares.items()]
+    return _tidy(rows, ["case", "feeder", "metric", "unit", "value"])
+
+
+def tidy_table4(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
+    """Table 4 in long form: one row per (case, direction, metric) with its value and unit."""
+    frame = table4(datasets)
+    rows = [(case, direction, *metric_unit(key), frame.loc[key, (case, direction)])
+            for case, direction in frame.columns for key in frame.index]
+    return _tidy(rows, ["case", "direction", "metric", "unit", "value"])
+
+
+def tidy_compare(frame: pd.DataFrame) -> pd.DataFrame:
+    """compare.csv in long form from ``run.compare_table``: (case, statistic, direction, metric, value, unit);
+    statistic is ``assessed`` for the case, ``placements min|median|max`` over its placement draws."""
+    rows = []
+    for column in frame.columns:
+        case, _, statistic = str(column).partition(" placements ")
+        for (direction, key), value in frame[column].items():
+            rows.append((case, f"placements {statistic}" if statistic else "assessed", direction,
+                         *metric_unit(key), value))
+    return _tidy(rows, ["case", "statistic", "direction", "metric", "unit", "value"])
+
+
+def _tidy(rows: list[tuple], columns: list[str]) -> pd.DataFrame:
+    """The long frame, ``value`` before ``unit``; counts stay integers."""
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["value"] = [int(v) if m in COUNTS and not pd.isna(v) else float(v) for m, v in zip(frame.metric, frame.value)]
+    return frame[[*columns[:-2], "value", "unit"]]
+
+
+def tidy_csv(frame: pd.DataFrame) -> str:
+    """A tidy frame as CSV: one header row, counts as integers, other values to 6 significant digits."""
+    text = frame.assign(value=[_number(v) for v in frame.value])
+    return text.to_csv(index=False)
+
+
+def _number(value) -> str:
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return "" if pd.isna(value) else f"{float(value):.6g}"
+
+
 def to_markdown(frame: pd.DataFrame, labels: Mapping[str, str] | None = None, digits: int = 2) -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    """A GitHub-flavoured Markdown table (no extra dependency); counts print as whole numbers."""
     headers = [" / ".join(str(p) for p in c) if isinstance(c, tuple) else str(c) for c in frame.columns]
+    counts = [(c[-1] if isinstance(c, tuple) else c) in COUNTS or pd.api.types.is_integer_dtype(frame[c])
+              for c in frame.columns]
     index_name = frame.index.name or ""
     lines = ["| " + " | ".join([index_name] + headers) + " |", "|" + "---|" * (len(headers) + 1)]
-    for key, row in frame.iterrows():
+    for key, row in zip(frame.index, frame.itertuples(index=False, name=None)):
         label = labels.get(key, key) if labels else key
-        cells = [_cell(v, digits) for v in row.values]
+        cells = [_cell(int(v) if count and not pd.isna(v) else v, digits) for v, count in zip(row, counts)]
         lines.append("| " + " | ".join([str(label)] + cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -222,10 +298,10 @@ def _cell(value, digits: int) -> str:
 
 
 def write_tables(datasets: Mapping[str, xr.Dataset], folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """table3.csv/.md and table4.csv/.md in ``folder``; returns both tables."""
+    """table3.csv/.md and table4.csv/.md in ``folder`` (the CSVs tidy, the .md pivoted); returns the pivoted tables."""
     t3, t4 = table3(datasets), table4(datasets)
-    write_text_atomic(folder / "table3.csv", t3.to_csv(float_format="%.4f"))
-    write_text_atomic(folder / "table4.csv", t4.to_csv(float_format="%.6g"))
+    write_text_atomic(folder / "table3.csv", tidy_csv(tidy_table3(datasets)))
+    write_text_atomic(folder / "table4.csv", tidy_csv(tidy_table4(datasets)))
     write_text_atomic(folder / "table3.md", "# Table 3: operating points per feeder (%)\n\n" + to_markdown(t3, digits=1))
     write_text_atomic(folder / "table4.md", "# Table 4: flexibility of the whole substation\n\n"
                + to_markdown(t4, dict(TABLE4_ROWS), digits=3))

@@ -111,8 +111,9 @@ class Context:
                 return None
             unit = default_unit
         if unit not in dim.factors:
+            per_year = f"did you mean '{unit}/y'? " if f"{unit}/y" in dim.factors else ""  # demand 18000 MWh
             self.error(f"{what} is {dim.name}, but '{unit}' is {u.describe_unit(unit)}", q.span,
-                       f"use one of: {dim.examples()}")
+                       f"{per_year}use one of: {dim.examples()}")
             return None
         value = q.value * dim.factors[unit]
         return self.check_range(value, q.span, what, unit=dim.model_unit, minimum=minimum, maximum=maximum,
