@@ -47,6 +47,31 @@ def day_type_index(day: dt.date, public: frozenset[dt.date]) -> int:
     return 1 if day.weekday() == 5 else 0
 
 
+PERIODS = ("typical days", "full year", "representative days")
+WEATHERS = ("expected", "variable")
+
+
+def calendar_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+@functools.lru_cache(maxsize=8)
+def _hour_intervals(season_months: tuple[tuple[int, ...], ...], steps_per_day: int, year: int,
+                    country: str | None) -> np.ndarray:
+    public = public_holidays(country, year)
+    season_of = {m: i for i, months in enumerate(season_months) for m in months}
+    step_hours = 24 // steps_per_day
+    day, out = dt.date(year, 1, 1), []
+    while day.year == year:
+        s = season_of.get(day.month)
+        base = -1 if s is None else (s * 3 + day_type_index(day, public)) * steps_per_day
+        out.extend([-1] * 24 if s is None else [base + h // step_hours for h in range(24)])
+        day += dt.timedelta(days=1)
+    values = np.array(out, dtype=int)
+    values.setflags(write=False)
+    return values
+
+
 @dataclass(frozen=True)
 class Calendar:
     """Typical days: seasons x day types x steps per day, with the days each stands for."""
@@ -59,14 +84,38 @@ class Calendar:
     year: int | None
     holiday_country: str | None
     span: Span | None
+    periods: str = "typical days"  # PERIODS: "typical days", "full year" or "representative days"
+    representative_days: int = 0  # N of `periods representative N days`
+    weather: str = "expected"  # WEATHERS: "expected" (climatology) or "variable" (seeded weather)
+    weather_seed: int = 0
 
     @property
     def step_hours(self) -> float:
         return 24.0 / self.steps_per_day
 
     @property
+    def weather_text(self) -> str:
+        return "variable seed %d" % self.weather_seed if self.weather == "variable" else self.weather
+
+    @property
+    def hourly(self) -> bool:
+        """True when the series are read and evaluated hour by hour of the year (full year, representative days)."""
+        return self.periods != "typical days"
+
+    @property
+    def hours_per_year(self) -> int:
+        return 8784 if calendar_leap(self.year or 2019) else 8760
+
+    @property
     def n_intervals(self) -> int:
+        """Intervals the series are given on: the typical-day intervals, or every hour of the year."""
+        if self.hourly:
+            return self.hours_per_year
         return len(self.seasons) * len(self.day_types) * self.steps_per_day
+
+    def hour_intervals(self) -> np.ndarray:
+        """The typical-day interval of every hour of the calendar year (-1 for a month in no season)."""
+        return _hour_intervals(self.season_months, self.steps_per_day, self.year or 2019, self.holiday_country)
 
     @property
     def days_per_year(self) -> int:
@@ -74,6 +123,13 @@ class Calendar:
 
     def intervals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Season, day type, hour and weight (hours per year) of every interval, in dataset order."""
+        if self.hourly:  # every hour of the year, weight 1 h
+            typical = self.hour_intervals()
+            steps, n_days = self.steps_per_day, len(self.day_types)
+            season = np.array(self.seasons + ("",))[np.where(typical >= 0, typical // (n_days * steps), -1)]
+            day_type = np.array(self.day_types)[(typical // steps) % n_days]
+            hour = np.tile(np.arange(24), len(typical) // 24)
+            return season, day_type, hour, np.ones(len(typical))
         seasons, day_types, hours, weights = [], [], [], []
         for s, season in enumerate(self.seasons):
             for d, day_type in enumerate(self.day_types):

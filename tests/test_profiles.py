@@ -200,3 +200,18 @@ def test_generating_profiles_leaves_the_warning_filters_alone(folder):
     scenario = folder.load(MINIMAL)
     compile_profiles(scenario, scenario.cases[0])
     assert warnings.filters == before
+
+
+def test_the_default_periods_and_weather_are_the_papers_expected_typical_days(folder, generated):
+    # `periods typical days` and `weather expected` are the defaults: written out, nothing changes,
+    # and every typical day is the mean of the expected hourly series of the days it stands for
+    from flexopt.compile.profiles import generated_hourly
+
+    scenario, profiles = generated
+    explicit = folder.load(GENERATORS.replace('holidays "IT" }', 'holidays "IT"  periods typical days  weather expected }'))
+    again = compile_profiles(explicit, explicit.cases[0])
+    for name, values in profiles.shapes.items():
+        assert np.array_equal(again.shapes[name], values), name
+        source = next(s for s in scenario.profiles if s.name == name)
+        hourly = generated_hourly(source.generator, tuple(sorted(source.params)), scenario.calendar, source.span)
+        assert np.allclose(to_typical_days(hourly, scenario.calendar), values), name

@@ -13,7 +13,6 @@ zone) or read from CSV. Prices are read from CSV or evaluated from expressions.
 
 from __future__ import annotations
 
-import calendar as pycalendar
 import datetime as dt
 import functools
 import warnings
@@ -24,9 +23,11 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from flexopt.compile import periods, weather
+from flexopt.compile.periods import TypicalDays
 from flexopt.errors import FlexoptError, Problem, Span, did_you_mean, known_list
 from flexopt.language import series
-from flexopt.model import Calendar, Case, Der, ProfileSource, Scenario, day_type_index, public_holidays
+from flexopt.model import Calendar, Case, Der, ProfileSource, Scenario, public_holidays
 
 # ---------------------------------------------------------------------------
 # Climate assumptions of the generators (documented in docs/case_study.md)
@@ -75,20 +76,6 @@ BDEW_PROFILE = {"residential": "h0_dyn", "commercial": "g0", "agricultural": "l0
 # ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TypicalDays:
-    """The intervals of the study in dataset order, and the hours per year each stands for."""
-
-    season: np.ndarray  # (interval,) str
-    day_type: np.ndarray  # (interval,) str
-    hour: np.ndarray  # (interval,) int, first hour of the step
-    weight_h: np.ndarray  # (interval,) float, sums to the hours of the year
-
-    @property
-    def n(self) -> int:
-        return len(self.weight_h)
-
-
 def typical_days(calendar: Calendar) -> TypicalDays:
     season, day_type, hour, weight = calendar.intervals()
     return TypicalDays(season, day_type, hour.astype(int), weight)
@@ -102,25 +89,9 @@ class YearIndex:
     interval: np.ndarray  # (8760|8784,) int
 
 
-@functools.lru_cache(maxsize=8)
-def _year_index(seasons_months: tuple[tuple[int, ...], ...], steps_per_day: int, year: int,
-                holiday_country: str | None) -> YearIndex:
-    hours = pd.date_range(dt.datetime(year, 1, 1), periods=(8784 if pycalendar.isleap(year) else 8760), freq="h")
-    public = public_holidays(holiday_country, year)
-    season_of = {m: i for i, months in enumerate(seasons_months) for m in months}
-    step_hours = 24 // steps_per_day
-    interval = np.full(len(hours), -1, dtype=int)
-    for i, stamp in enumerate(hours):
-        s = season_of.get(stamp.month)
-        if s is None:
-            continue
-        d = day_type_index(stamp.date(), public)
-        interval[i] = (s * 3 + d) * steps_per_day + stamp.hour // step_hours
-    return YearIndex(hours, interval)
-
-
 def year_index(calendar: Calendar) -> YearIndex:
-    return _year_index(calendar.season_months, calendar.steps_per_day, calendar.year or 2019, calendar.holiday_country)
+    hours = pd.date_range(dt.datetime(calendar.year or 2019, 1, 1), periods=calendar.hours_per_year, freq="h")
+    return YearIndex(hours, calendar.hour_intervals())
 
 
 def to_typical_days(hourly: np.ndarray, calendar: Calendar) -> np.ndarray:
@@ -160,8 +131,9 @@ def _air_temperature_c(index: YearIndex, offset_c: float = 0.0) -> np.ndarray:
 
 
 def generate_pv(index: YearIndex, latitude: float, longitude: float, tilt: float, azimuth: float,
-                altitude_m: float, losses_percent: float) -> np.ndarray:
-    """PV output per unit of rated AC power: pvlib clear sky x monthly clearness, tilted, temperature-corrected."""
+                altitude_m: float, losses_percent: float, rng: np.random.Generator | None = None) -> np.ndarray:
+    """PV output per unit of rated AC power: pvlib clear sky x monthly clearness, tilted, temperature-corrected;
+    with ``rng`` the clearness of one weather year (flexopt/compile/weather.py) instead of the monthly mean."""
     import pvlib
 
     utc_offset_h = round(longitude / 15.0)
@@ -172,6 +144,9 @@ def generate_pv(index: YearIndex, latitude: float, longitude: float, tilt: float
     clear = location.get_clearsky(times, model="simplified_solis", solar_position=solar)
     clearness = np.asarray(PV_MONTHLY_CLEARNESS)[index.hours.month.to_numpy() - 1]
     ghi = clear["ghi"].to_numpy() * clearness
+    if rng is not None:  # one weather year: a clearness Markov chain, each month's irradiation kept
+        index_h = weather.hourly_clearness(index.hours, PV_MONTHLY_CLEARNESS, rng)
+        ghi = weather.rescale_monthly(clear["ghi"].to_numpy() * index_h, ghi, index.hours)
     split = pvlib.irradiance.erbs(ghi, solar["zenith"].to_numpy(), times.dayofyear.to_numpy())
     poa = pvlib.irradiance.get_total_irradiance(
         tilt, azimuth, solar["apparent_zenith"].to_numpy(), solar["azimuth"].to_numpy(),
@@ -183,9 +158,11 @@ def generate_pv(index: YearIndex, latitude: float, longitude: float, tilt: float
     return np.clip(np.asarray(dc) * (1.0 - losses_percent / 100.0), 0.0, 1.0)
 
 
-def generate_wind(index: YearIndex, site: str, hub_height_m: float, turbine: str, span: Span | None) -> np.ndarray:
+def generate_wind(index: YearIndex, site: str, hub_height_m: float, turbine: str, span: Span | None,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
     """Wind output per unit of rated power: the expected power of a windpowerlib power curve over a
-    Weibull wind climatology (monthly mean speed by site, daily modulation, shear to hub height)."""
+    Weibull wind climatology (monthly mean speed by site, daily modulation, shear to hub height);
+    with ``rng`` the power of one autocorrelated wind-speed year with those Weibull marginals."""
     from scipy.special import gamma as gamma_fn
     from windpowerlib import WindTurbine
     from windpowerlib import get_turbine_types
@@ -205,6 +182,9 @@ def generate_wind(index: YearIndex, site: str, hub_height_m: float, turbine: str
     daily = 1.0 + WIND_DAILY_AMPLITUDE[site] * np.cos(2 * np.pi * (_hour_of_day(index) - 15.0) / 24.0)
     mean_speed = monthly * daily * (hub_height_m / 80.0) ** WIND_SHEAR_EXPONENT
     k = WIND_WEIBULL_SHAPE[site]
+    if rng is not None:
+        speed = weather.wind_speed(mean_speed, k, rng)
+        return np.clip(np.interp(speed, curve_speed, curve_pu, left=0.0, right=0.0), 0.0, 1.0)
     scale = mean_speed / gamma_fn(1.0 + 1.0 / k)
     # Expected power: integrate the power curve against the Weibull density of each hour.
     speeds = np.linspace(0.0, 35.0, 701)
@@ -272,23 +252,40 @@ def generate_shape(source: ProfileSource, calendar: Calendar) -> np.ndarray:
 
 @functools.lru_cache(maxsize=64)
 def _generated(generator: str, params: tuple, calendar: Calendar, span: Span | None) -> np.ndarray:
+    hourly = generated_hourly(generator, params, calendar, span)
+    return hourly if calendar.hourly else to_typical_days(hourly, calendar)
+
+
+@functools.lru_cache(maxsize=64)
+def generated_hourly(generator: str, params: tuple, calendar: Calendar, span: Span | None) -> np.ndarray:
+    """A generator's hourly series over the calendar year: expected, or one seeded weather year."""
     index = year_index(calendar)
     year, holiday_country = calendar.year or 2019, calendar.holiday_country
     p = dict(params)
+    variable = calendar.weather == "variable"
+
+    def rng(*site):  # one weather stream per site, shared by the profiles of that site
+        return weather.generator(calendar.weather_seed, generator, *site) if variable else None
+
     if generator == "pv":
         hourly = generate_pv(index, float(p["latitude"]), float(p["longitude"]), float(p.get("tilt", 30.0)),
                              float(p.get("azimuth", 180.0)), float(p.get("altitude", 0.0)) * 1000.0,
-                             float(p.get("losses", PV_DEFAULT_LOSSES_PERCENT)))
+                             float(p.get("losses", PV_DEFAULT_LOSSES_PERCENT)), rng(p["latitude"], p["longitude"]))
     elif generator == "wind":
-        hourly = generate_wind(index, str(p["site"]), float(p.get("hub_height", WIND_DEFAULT_HUB_HEIGHT_M / 1000)) * 1000,
-                               str(p.get("turbine", WIND_DEFAULT_TURBINE)), span)
+        hub_m = float(p.get("hub_height", WIND_DEFAULT_HUB_HEIGHT_M / 1000)) * 1000
+        hourly = generate_wind(index, str(p["site"]), hub_m, str(p.get("turbine", WIND_DEFAULT_TURBINE)), span,
+                               rng(p["site"]))  # one wind at the site, whatever the hub height
     elif generator == "chp":
         hourly = generate_chp(index, str(p["zone"]), float(p.get("minimum", CHP_DEFAULT_MINIMUM_PERCENT)))
     elif generator == "demand":
         hourly = generate_demand(index, str(p["class"]), year, holiday_country)
+        if variable:
+            hourly = hourly * weather.demand_factor(len(hourly), rng(p["class"]))
     else:  # validation only lets known generators through
         raise ValueError(f"unknown generator {generator}")
-    return to_typical_days(np.asarray(hourly, dtype=float), calendar)
+    hourly = np.asarray(hourly, dtype=float)
+    hourly.setflags(write=False)
+    return hourly
 
 
 # ---------------------------------------------------------------------------
@@ -322,9 +319,22 @@ class CaseProfiles:
 
 
 def compile_profiles(scenario: Scenario, case: Case) -> CaseProfiles:
-    """Profiles, prices, DER working points and feeder demand of one case over the typical days."""
+    """Profiles, prices, DER working points and feeder demand of one case over the calendar's periods:
+    the typical days, every hour of the year, or the representative days (flexopt/compile/periods.py)."""
     calendar = scenario.calendar
-    days = typical_days(calendar)
+    if calendar.periods == "typical days":
+        return compile_profiles_over(scenario, case, typical_days(calendar))
+    hourly = compile_profiles_over(scenario, case, periods.full_year(calendar))
+    if calendar.periods == "full year":
+        return hourly
+    choice = periods.representative_choice(scenario, lambda: hourly if case is scenario.cases[0] else
+                                           compile_profiles_over(scenario, scenario.cases[0], hourly.days))
+    return periods.aggregate_profiles(hourly, choice, calendar)
+
+
+def compile_profiles_over(scenario: Scenario, case: Case, days: TypicalDays) -> CaseProfiles:
+    """The profiles of a case over ``days``: the typical days, or every hour of the year."""
+    calendar = scenario.calendar
     shapes = {source.name: _shape(source, calendar) for source in scenario.profiles}
     prices = _prices(case, calendar)
     der_p = {der.name: _der_power(der, shapes, days) for der in case.ders}
@@ -412,6 +422,8 @@ def profiles_frame(scenario: Scenario, case: Case, profiles: CaseProfiles) -> pd
     days = profiles.days
     frame = pd.DataFrame({"season": days.season, "day_type": days.day_type, "hour": days.hour,
                           "weight_h": days.weight_h})
+    if days.time is not None:  # hourly periods: the hour of the year (representative days: the day shown)
+        frame.insert(0, "time", pd.DatetimeIndex(days.time).strftime("%Y-%m-%d %H:%M"))
     for name, values in profiles.shapes.items():
         frame[f"profile_{name}"] = values
     for name, values in profiles.prices.items():

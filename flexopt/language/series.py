@@ -11,6 +11,7 @@ that is 0 in some hours, an overflow) is a problem at the operation, naming the 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import math
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ __all__ = ["KEY_COLUMNS", "CsvTable", "csv_series", "describe_intervals", "evalu
            "nonfinite_problem", "read_csv_series", "read_csv_table", "rule_problems"]
 
 KEY_COLUMNS = ("season", "day_type", "hour")
+#: The column of an hourly series over the calendar year (ISO 8601 times, local standard time or with offsets).
+TIME_COLUMN = "time"
 
 
 @dataclass(frozen=True)
@@ -103,13 +106,121 @@ def read_csv_series(path: Path, column: str, calendar: Calendar, span: Span | No
 
 
 def csv_series(table: CsvTable, column: str, calendar: Calendar) -> np.ndarray:
-    """The values of one column of a read table over the calendar's intervals."""
+    """The values of one column of a read table over the calendar's intervals: a typical-day table
+    (keyed, or in interval order) or an hourly table of the year (a ``time`` column, or one row per
+    hour); typical days are spread over the hours of the year and hours averaged over the typical days."""
     name, header = table.path.name, table.header
     if column not in header:
         raise table.problem(f"'{name}' has no column '{shorten(column)}'", None, None,
                             did_you_mean(column, header) or f"columns: {known_list(header)}")
     col = header.index(column)
-    n = calendar.n_intervals
+    hours = calendar.hours_per_year
+    rows = [row for row in table.rows if any(cell.strip() for cell in row.cells)]
+    typical_n = len(calendar.seasons) * len(calendar.day_types) * calendar.steps_per_day
+    if TIME_COLUMN in header or (not all(k in header for k in KEY_COLUMNS) and len(rows) != typical_n
+                                 and len(rows) in (8760, 8784)):
+        values = _hourly_series(table, rows, col, column, calendar)
+        if calendar.hourly:
+            return values
+        index = calendar.hour_intervals()
+        valid = index >= 0
+        total = np.bincount(index[valid], weights=values[valid], minlength=typical_n)
+        count = np.bincount(index[valid], minlength=typical_n)
+        return np.divide(total, count, out=np.full(typical_n, float(values.mean())), where=count > 0)
+    if calendar.hourly and not all(k in header for k in KEY_COLUMNS) and len(rows) != typical_n:
+        raise table.problem(f"'{name}' has {len(rows)} data rows; the calendar year has {hours} hours", None, None,
+                            f"give {hours} hourly rows (best with a column '{TIME_COLUMN}'), or {typical_n} "
+                            "typical-day rows (with the columns season, day_type and hour)")
+    values = _typical_series(table, col, column, calendar, typical_n)
+    return values[calendar.hour_intervals()] if calendar.hourly else values
+
+
+def _cell_value(table: CsvTable, row: CsvRow, col: int, column: str) -> float:
+    name = table.path.name
+    if len(row.cells) <= col:
+        raise table.problem(f"line {row.line} of '{name}' has no value for '{column}'", row)
+    text = row.cells[col].strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise table.problem(f"'{shorten(text)}' in column '{column}' is not a number", row, col,
+                            "use a decimal point and no thousands separator") from None
+    if not math.isfinite(value):
+        raise table.problem(f"'{shorten(text)}' in column '{column}' is not a finite number", row, col,
+                            "write the value as a plain number, e.g. 42.5")
+    return value
+
+
+def _hourly_series(table: CsvTable, rows: list[CsvRow], col: int, column: str, calendar: Calendar) -> np.ndarray:
+    """An hourly column of the calendar year: every hour once, in local standard time (times with UTC
+    offsets are moved to the standard one, the smallest). Gaps, duplicates, daylight-saving shifts and
+    the wrong year length are errors at the CSV's line."""
+    name, year, hours = table.path.name, calendar.year or 2019, calendar.hours_per_year
+    other = 8784 if hours == 8760 else 8760
+    if TIME_COLUMN not in table.header:
+        if len(rows) != hours:
+            raise table.problem(f"'{name}' has {len(rows)} hourly rows; {year} has {hours} hours", None, None,
+                                f"{other} rows are a {'leap' if other == 8784 else 'common'} year: check the "
+                                "calendar's 'year', or add a column 'time' to say which hour each row is")
+        return np.array([_cell_value(table, row, col, column) for row in rows])
+    t = table.header.index(TIME_COLUMN)
+    stamps: list[dt.datetime] = []
+    for row in rows:
+        text = row.cells[t].strip() if t < len(row.cells) else ""
+        try:
+            stamps.append(dt.datetime.fromisoformat(text))
+        except ValueError:
+            raise table.problem(f"'{shorten(text)}' on line {row.line} of '{name}' is not a time", row, t,
+                                "write ISO 8601 times such as 2019-01-01 00:00 or 2019-01-01T00:00+01:00") from None
+    offsets = {s.utcoffset() for s in stamps if s.tzinfo is not None}
+    if offsets:
+        if any(s.tzinfo is None for s in stamps):
+            first = next(r for r, s in zip(rows, stamps) if s.tzinfo is None)
+            raise table.problem(f"the time on line {first.line} of '{name}' has no UTC offset, others have one", first,
+                                t, "give every time with its offset (e.g. +01:00), or none")
+        standard = min(offsets)
+        stamps = [(s - s.utcoffset() + standard).replace(tzinfo=None) for s in stamps]
+    values = np.full(hours, np.nan)
+    seen: dict[int, int] = {}
+    at: dict[int, CsvRow] = {}
+    start = dt.datetime(year, 1, 1)
+    for row, stamp in zip(rows, stamps):
+        if stamp.minute or stamp.second or stamp.microsecond:
+            raise table.problem(f"time {stamp:%Y-%m-%d %H:%M} on line {row.line} is not on the hour", row, t,
+                                "give one row per hour, at the start of the hour (hh:00)")
+        i = int((stamp - start).total_seconds() // 3600)
+        if not 0 <= i < hours:
+            raise table.problem(f"time {stamp:%Y-%m-%d %H:%M} on line {row.line} of '{name}' is not in the "
+                                f"calendar year {year}", row, t, "give the hours of the calendar's 'year', or change it")
+        if i in seen:
+            raise table.problem(f"time {stamp:%Y-%m-%d %H:%M} appears twice (lines {seen[i]} and {row.line})", row, t,
+                                _dst_hint(stamp, "back") if offsets == set() and stamp.month in (10, 11) else
+                                "give each hour once")
+        seen[i], at[i] = row.line, row
+        values[i] = _cell_value(table, row, col, column)
+    if np.isnan(values).any():
+        missing = np.flatnonzero(np.isnan(values))
+        first = start + dt.timedelta(hours=int(missing[0]))
+        more = f" and {len(missing) - 1} more hours" if len(missing) > 1 else ""
+        length = (f"; it has {len(rows)} rows and {year} has {hours} hours" if len(rows) in (8760, 8784)
+                  and len(rows) != hours else "")
+        hint = (_dst_hint(first, "forward") if len(missing) == 1 and first.month in (3, 4) else
+                f"give every hour of {year} ({hours} rows)")
+        after = [i for i in at if i > missing[0]]  # the gap is shown at the row after it
+        row = at[min(after)] if after else (at[max(at)] if at else None)
+        raise table.problem(f"'{name}' has no '{column}' value for {first:%Y-%m-%d %H}:00{more}{length}", row,
+                            t if row is not None else None, hint)
+    return values
+
+
+def _dst_hint(stamp: dt.datetime, way: str) -> str:
+    return (f"this looks like a daylight-saving shift (the clock went {way} near {stamp:%Y-%m-%d %H}:00): write the "
+            "times in local standard time all year, or give each time with its UTC offset (e.g. +02:00)")
+
+
+def _typical_series(table: CsvTable, col: int, column: str, calendar: Calendar, n: int) -> np.ndarray:
+    """A typical-day column: rows keyed by season, day_type and hour, or one row per interval in order."""
+    name, header = table.path.name, table.header
     values = np.full(n, np.nan)
     keyed = all(k in header for k in KEY_COLUMNS)
     position: dict[int, int] = {}
@@ -125,17 +236,7 @@ def csv_series(table: CsvTable, column: str, calendar: Calendar) -> np.ndarray:
         if not any(cell.strip() for cell in row.cells):
             continue
         line = row.line
-        if len(row.cells) <= col:
-            raise table.problem(f"line {line} of '{name}' has no value for '{column}'", row)
-        text = row.cells[col].strip()
-        try:
-            value = float(text)
-        except ValueError:
-            raise table.problem(f"'{shorten(text)}' in column '{column}' is not a number", row, col,
-                                "use a decimal point and no thousands separator") from None
-        if not math.isfinite(value):
-            raise table.problem(f"'{shorten(text)}' in column '{column}' is not a finite number", row, col,
-                                "write the value as a plain number, e.g. 42.5")
+        value = _cell_value(table, row, col, column)
         if keyed:
             season, day_type, hour = (row.cells[k].strip() if k < len(row.cells) else "" for k in keys)
             if season not in seasons or day_type not in day_types:
@@ -158,7 +259,7 @@ def csv_series(table: CsvTable, column: str, calendar: Calendar) -> np.ndarray:
         values[i] = value
     if np.isnan(values).any():
         first = int(np.flatnonzero(np.isnan(values))[0])
-        season, day_type, hour, _ = calendar.intervals()
+        season, day_type, hour, _ = _typical(calendar).intervals()
         raise table.problem(f"'{name}' has no '{column}' value for {season[first]} {day_type[first]} hour {hour[first]}",
                             None, None, f"give all {n} intervals of the calendar")
     return values
@@ -175,8 +276,17 @@ def _whole_number(text: str) -> int | None:
     return int(value)
 
 
+def _typical(calendar: Calendar) -> Calendar:
+    from dataclasses import replace
+
+    return replace(calendar, periods="typical days") if calendar.hourly else calendar
+
+
 def interval_label(calendar: Calendar, index: int) -> str:
-    """An interval for a message: ``winter working 04:00 (interval 4)``."""
+    """An interval for a message: ``winter working 04:00 (interval 4)``; hourly: ``2019-03-31 02:00 (interval 2138)``."""
+    if calendar.hourly:
+        stamp = dt.datetime(calendar.year or 2019, 1, 1) + dt.timedelta(hours=int(index))
+        return f"{stamp:%Y-%m-%d %H}:00 (interval {index})"
     steps = calendar.steps_per_day
     days = len(calendar.day_types)
     season = calendar.seasons[index // (days * steps)]

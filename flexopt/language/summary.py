@@ -112,10 +112,16 @@ def format_summary(scenario: Scenario, file_label: str) -> str:
     out.append(f"{file_label}: OK  scenario '{scenario.name}'{title}")
     details = ([f"year {cal.year}"] if cal.year else []) + (
         [f"public holidays of {cal.holiday_country}"] if cal.holiday_country else [])
-    out.append(f"calendar: {_count(len(cal.seasons), 'season')} x {_count(len(cal.day_types), 'day type')} x "
-               f"{_count(cal.steps_per_day, 'step')} = {_count(cal.n_intervals, 'interval')}, "
-               f"{_count(cal.days_per_year, 'day')}"
-               + (f" ({', '.join(details)})" if details else ""))
+    details += [f"weather variable, seed {cal.weather_seed}"] if cal.weather == "variable" else []
+    if cal.periods == "typical days":
+        out.append(f"calendar: {_count(len(cal.seasons), 'season')} x {_count(len(cal.day_types), 'day type')} x "
+                   f"{_count(cal.steps_per_day, 'step')} = {_count(cal.n_intervals, 'interval')}, "
+                   f"{_count(cal.days_per_year, 'day')}" + (f" ({', '.join(details)})" if details else ""))
+    else:  # the representative days are chosen when a case is compiled
+        periods = "full year" if cal.periods == "full year" else (
+            f"{_count(cal.representative_days, 'representative day')} and the extreme days of")
+        out.append(f"calendar: periods {periods} {_count(cal.hours_per_year, 'hour')}"
+                   + (f" ({', '.join(details)})" if details else ""))
     t = scenario.substation.transformer
     out.append(f"substation {scenario.substation.name}: {t.rated_mva:g} MVA {t.hv_kv:g}/{t.lv_kv:g} kV, "
                f"vk {t.vk_percent:g} %, busbar {scenario.substation.busbar_pu:g} pu")

@@ -127,14 +127,17 @@ class _ToSyntax(Transformer_NonRecursive):
 
     @v_args(meta=True)
     def days(self, meta, children):
-        return Setting("days", DaysDecl(self.word(children[0]), tuple(children[1:])), self.span_of(meta))
-
-    def day_count(self, children):
-        return (self.word(children[0]), self.quantity_of(children[1]))
+        counts = tuple((self.word(c.children[0]), self.quantity_of(c.children[1])) for c in children[1:])
+        return Setting("days", DaysDecl(self.word(children[0]), counts), self.span_of(meta))
 
     @v_args(meta=True)
     def hours(self, meta, children):
         return Setting("hours", self.quantity_of(children[0]), self.span_of(meta))
+
+    @v_args(meta=True)  # `periods ...`, `weather ...`: the words after the keyword, numbers as quantities
+    def calendar_words(self, meta, children):
+        words = (self.quantity_of(t) if t.type == "NUMBER" else self.word(t) for t in children[1:])
+        return Setting(str(children[0]), tuple(words), self.span_of(meta))
 
     def quantity_of(self, number_token: Token, unit: Token | None = None) -> Quantity:
         span = self.span_of(number_token)

@@ -23,6 +23,7 @@ import xarray as xr
 
 from flexopt import __version__
 from flexopt.errors import FlexoptError, Problem
+from flexopt.compile.periods import dataset_coordinates
 from flexopt.files import atomic_path
 from flexopt.results.schema import GREEN, ORANGE, REASONS, RED, RED_ESTABLISHED, STATUS_MEANINGS
 
@@ -132,6 +133,7 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
         "load": load_names, "load_feeder": load_feeder,
     }
     coords = {name: (COORDINATES[name][0], values[name], cf_attrs(*COORDINATE_ATTRS[name])) for name in values}
+    coords.update(dataset_coordinates(days, cf_attrs))  # time, and the representative days' periods
     attrs = {
         "title": f"flexopt assessment of {scenario.name}, case {case.name}",
         "scenario": scenario.name,
@@ -150,6 +152,7 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
         "reactive_remuneration": case.reactive.mode,
         "remedies": " ".join(case.study.remedies),
         "sign_convention": "quantity_mw + upward (more export to the TSO), - downward; p_pcc_mw/q_pcc_mvar + import",
+        "periods": scenario.calendar.periods, "weather": scenario.calendar.weather_text,
         "Conventions": "CF-1.8",
     }
     attrs["history"] = f"{attrs['created']}: assessed by flexopt {__version__}"
@@ -290,7 +293,7 @@ COORDINATES: dict[str, tuple[str, ...]] = {
 #: Units (None for texts) and long_name of each coordinate.
 COORDINATE_ATTRS: dict[str, tuple[str | None, str]] = {
     "feeder": (None, "feeder name as in the scenario"),
-    "interval": ("1", "index of the typical-day interval"),
+    "interval": ("1", "index of the interval (typical-day interval, hour of the year or representative hour)"),
     "season": (None, "season of the interval"),
     "day_type": (None, "day type of the interval (by default working, saturday or holiday)"),
     "hour": ("h", "hour of the day at which the interval starts"),

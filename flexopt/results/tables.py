@@ -2,7 +2,10 @@
 
 Table 3: share of green / orange / red bid points per feeder and case, counting the
 points that differ from the working point (bid point != 0 with a non-zero quantity), and
-the number of intervals whose working point itself violates limits.
+the number of intervals whose working point itself violates limits. Each point weighs the hours of
+the year it stands for (`weight_h`: a typical-day interval the days of its season and day type, an
+hour of the full year 1 h, a representative day's hour the days it stands for), so the shares are
+shares of the year's hours whatever the periods; ``points`` is the number of points counted.
 
 Table 4: substation totals per case and direction. The feasible flexibility of an
 interval is the quantity of the farthest bid point reachable from the working point
@@ -91,17 +94,23 @@ def status_shares(ds: xr.Dataset) -> pd.DataFrame:
     status_all = ds.status.transpose("feeder", "interval", "bid_point")
     violating = working_point_violations(ds)
     unsolved = no_power_flow(ds).transpose("feeder", "interval", "bid_point")
+    # each point counts the hours of the year it stands for (typical days: the days of its season and day type)
+    hours = np.broadcast_to(ds.weight_h.values[:, None], moved.shape[1:])
     rows = {}
     for feeder in ds.feeder.values:
-        status = status_all.sel(feeder=feeder).values[moved.sel(feeder=feeder).values]
+        counted = moved.sel(feeder=feeder).values
+        status, weight = status_all.sel(feeder=feeder).values[counted], hours[counted]
         n = len(status)
+
+        def share(flags):
+            return 100.0 * float(np.average(flags, weights=weight)) if n else np.nan
+
         rows[str(feeder)] = {
             "points": n,
-            "green_percent": 100.0 * np.mean(status == GREEN) if n else np.nan,
-            "orange_percent": 100.0 * np.mean(status == ORANGE) if n else np.nan,
-            "red_percent": 100.0 * np.mean(status == RED) if n else np.nan,
-            "no_power_flow_percent": 100.0 * np.mean(unsolved.sel(feeder=feeder).values[
-                moved.sel(feeder=feeder).values]) if n else np.nan,
+            "green_percent": share(status == GREEN),
+            "orange_percent": share(status == ORANGE),
+            "red_percent": share(status == RED),
+            "no_power_flow_percent": share(unsolved.sel(feeder=feeder).values[counted]),
             "working_point_violations": int(violating.sel(feeder=feeder).sum()),
         }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("feeder")

@@ -8,7 +8,8 @@ import functools
 
 from flexopt.language import syntax as sx
 from flexopt.language import units as u
-from flexopt.errors import Span, did_you_mean, known_list
+from flexopt.errors import FlexoptError, Span, did_you_mean, known_list
+from flexopt.language import series
 from flexopt.model import CUSTOMER_CLASSES, DAY_TYPES, Calendar, ProfileSource, day_type_index, public_holidays
 from flexopt.language.validate.context import Context
 
@@ -147,6 +148,8 @@ class CalendarRules(Context):
             counting_year = year or DEFAULT_YEAR
             day_counts = _count_days(counting_year, seasons, country)
             year = counting_year
+        periods, n_days = self.periods(singles.get("periods"), block, explicit, steps)
+        weather, seed = self.weather(singles.get("weather"))
         return Calendar(
             seasons=tuple(season_names),
             season_months=tuple(m for _, m in seasons),
@@ -156,7 +159,42 @@ class CalendarRules(Context):
             year=year,
             holiday_country=country,
             span=block.span if block else None,
+            periods=periods,
+            representative_days=n_days,
+            weather=weather,
+            weather_seed=seed,
         )
+
+    def periods(self, setting: sx.Setting | None, block, explicit: dict, steps: int) -> tuple[str, int]:
+        """`periods typical days | full year | representative N days`: the mode and N."""
+        if setting is None:
+            return "typical days", 0
+        words = setting.value
+        mode = "typical days" if words[0].text == "typical" else "full year" if words[0].text == "full" \
+            else "representative days"
+        n_days = 0
+        if mode == "representative days":
+            value = self.number(words[1], "the number of representative days", minimum=1, maximum=100, integer=True)
+            n_days = int(value) if value is not None else 1
+        if mode != "typical days":
+            if explicit:
+                self.error(f"'periods {mode}' counts the days of the year itself; 'days' cannot be given with it",
+                           setting.span, "remove the 'days' lines, or use 'periods typical days'")
+            if steps != 24:
+                self.error(f"'periods {mode}' works on the hours of the year; 'hours {steps}' cannot be given with it",
+                           setting.span, "remove the 'hours' line, or use 'periods typical days'")
+        return mode, n_days
+
+    def weather(self, setting: sx.Setting | None) -> tuple[str, int]:
+        """`weather expected` (the climatology, default) or `weather variable [seed N]`."""
+        if setting is None:
+            return "expected", 0
+        words = setting.value
+        seed = 0
+        if len(words) > 2:
+            value = self.number(words[2], "the weather seed", minimum=0, maximum=2**31 - 1, integer=True)
+            seed = int(value) if value is not None else 0
+        return words[0].text, seed
 
 
     def profile_sources(self, decls: list[sx.ProfileDecl]) -> None:
@@ -168,6 +206,7 @@ class CalendarRules(Context):
                 path = self.data_path(decl.path, "profile")
                 if path is not None:
                     self.check_column(path, decl.column, decl.path)
+                    self.check_profile_series(path, decl)
                 self.profiles[decl.name.text] = ProfileSource(decl.name.text, "csv", path, decl.column.text, None, (),
                                                               decl.span)
                 continue
@@ -215,6 +254,21 @@ class CalendarRules(Context):
                                f"add it inside the braces: {{ {key} ... }}")
             self.profiles[decl.name.text] = ProfileSource(decl.name.text, "generated", None, None, generator,
                                                           tuple(sorted(params.items())), decl.span)
+
+
+    def check_profile_series(self, path, decl: sx.ProfileDecl) -> None:
+        """Read an hourly CSV profile (or any CSV profile with hourly periods) now, so that `flexopt check`
+        reports its gaps, duplicates, daylight-saving shifts or wrong year length at the CSV's line."""
+        table = self.csv_table(path, decl.path.span)
+        calendar = getattr(self, "calendar_model", None)
+        if table is None or calendar is None or decl.column.text not in table.header:
+            return
+        if not calendar.hourly and series.TIME_COLUMN not in table.header:
+            return  # a typical-day profile over typical days: read when compiling, as it always was
+        try:
+            series.csv_series(table, decl.column.text, calendar)
+        except FlexoptError as err:
+            self.absorb(err)
 
 
 def _count_days(year: int, seasons: list[tuple[str, tuple[int, ...]]], country: str | None) -> tuple[tuple[int, ...], ...]:
