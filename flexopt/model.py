@@ -407,6 +407,7 @@ class Study:
     span: Span | None
     placement_draws: int = 0  # random DER placements to assess besides the declared one
     placement_seed: int = 0
+    pq_area_directions: int = 0  # `pq area N directions`: the P-Q chart at the PCC in N directions; 0 off
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from flexopt.model import Case, Scenario
 from flexopt.compile.networks import (FeederNet, build_networks, hv_exchange, operating_points,
                                       transformer_loading_percent)
 from flexopt.engine.powerflow import BatchPowerFlow
+from flexopt.engine.pq_area import FeederPq, SubstationPq, chart_feeder, combine_substation
 from flexopt.compile.profiles import CaseProfiles, compile_profiles
 from flexopt.engine.remedy import FeederRemedies, Offers, Setpoints, overload_share, violation
 from flexopt.results.schema import (BY_AC_CHECK, BY_NO_SOLUTION, BY_SOLVER_FAILURE, BY_TRANSFORMER_CHECK, GREEN,
@@ -72,6 +73,8 @@ class FeederAssessment:
     # the others at their working point (set by check_transformer: it needs every feeder)
     p_hv_mw: np.ndarray | None = None
     q_hv_mvar: np.ndarray | None = None
+    # `study { pq area N directions }`: the feeder's P-Q chart at the PCC in every interval
+    pq: FeederPq | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class CaseAssessment:
     feeders: tuple[FeederAssessment, ...]
     reactive_price_eur_per_mvarh: np.ndarray  # (interval,)
     seconds: float
+    substation_pq: SubstationPq | None = None  # the feeders' charts combined under the transformer's limit
 
 
 def assess_case(scenario: Scenario, case: Case, profiles: CaseProfiles | None = None,
@@ -97,7 +101,24 @@ def assess_case(scenario: Scenario, case: Case, profiles: CaseProfiles | None = 
         if on_feeder is not None:
             on_feeder(feeders[-1], time.perf_counter() - feeder_started)
     feeders = check_transformer(scenario, case, feeders)
-    return CaseAssessment(scenario, case, profiles, tuple(feeders), q_price, time.perf_counter() - started)
+    substation_pq = None
+    if case.study.pq_area_directions:
+        substation_pq = combine_substation([f.pq for f in feeders], *_working_exchange(feeders),
+                                           transformer_limit_mva(scenario.substation, case))
+    return CaseAssessment(scenario, case, profiles, tuple(feeders), q_price, time.perf_counter() - started,
+                          substation_pq)
+
+
+def transformer_limit_mva(substation, case: Case) -> float:
+    """Apparent power at the busbar at which the transformer reaches its loading limit (see
+    ``transformer_loading_percent``: |S| / (v_busbar S_n))."""
+    return substation.busbar_pu * substation.transformer.rated_mva * case.limits.transformer_loading_percent / 100.0
+
+
+def _working_exchange(feeders) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each feeder's PCC exchange at its working point (bid point 0), per interval."""
+    zero = [int(np.flatnonzero(f.bid_point == 0)[0]) for f in feeders]
+    return ([f.p_pcc_mw[:, k] for f, k in zip(feeders, zero)], [f.q_pcc_mvar[:, k] for f, k in zip(feeders, zero)])
 
 
 def reactive_price(case: Case, profiles: CaseProfiles) -> np.ndarray:
@@ -152,6 +173,12 @@ def assess_feeder(feeder_net: FeederNet, case: Case, profiles: CaseProfiles, q_p
     redispatch_by_resource = np.zeros((steps, len(book.resources)))
 
     unit_index = [i for i, r in enumerate(book.resources) if r.capability is not None] if reactive_allowed(case) else []
+    pq = None
+    if case.study.pq_area_directions:  # before the remedies: the chart starts from the working point as it is
+        zero = int(np.flatnonzero(bids.bid_point == 0)[0])
+        working = tuple(a.reshape(n_t, n_p, -1)[:, zero] for a in (load_p, load_q, sgen_p, sgen_q))
+        pq = chart_feeder(flow, net, book, case, case.study.pq_area_directions, unit_index, working, load_ratio,
+                          result.v.reshape(n_t, n_p, -1)[:, zero], reason.reshape(n_t, n_p)[:, zero].copy())
     market = list(range(len(book.resources))) if "redispatch" in case.study.remedies else []
     lopf_solves, lopf_seconds, exact_checks, exact_seconds = 0, 0.0, 0, 0.0
     candidates = np.flatnonzero((reason != NONE) & (reason != NO_SOLUTION))
@@ -206,7 +233,7 @@ def assess_feeder(feeder_net: FeederNet, case: Case, profiles: CaseProfiles, q_p
         der_p_mw=der_p, der_q_mvar=der_q, der_q_min_mvar=der_q_min, der_q_max_mvar=der_q_max,
         load_names=names, load_p_mw=points.load_p_mw[:, other], load_q_mvar=points.load_q_mvar[:, other],
         power_flows=steps, lopf_solves=lopf_solves, lopf_seconds=lopf_seconds, exact_checks=exact_checks,
-        exact_seconds=exact_seconds)
+        exact_seconds=exact_seconds, pq=pq)
 
 
 def _ratio(q: np.ndarray, p: np.ndarray) -> np.ndarray:

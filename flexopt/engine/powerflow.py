@@ -40,6 +40,12 @@ class FlowResult:
     def vm_pu(self) -> np.ndarray:
         return np.abs(self.v)
 
+    def take(self, rows) -> FlowResult:
+        """The results of some steps only (``rows``: an index or an array of them), still 2-D."""
+        rows = np.atleast_1d(rows)
+        return FlowResult(self.v[rows], self.converged[rows], self.loading_percent[rows], self.p_pcc_mw[rows],
+                          self.q_pcc_mvar[rows])
+
 
 def open_branch_switches(net: pp.pandapowerNet) -> None:
     """Take every line or transformer behind an open switch out of service, then drop the switches.
@@ -174,6 +180,18 @@ class BatchPowerFlow:
         return np.where(self.is_trafo, transformer_loading_percent, line_loading_percent)
 
     # -- sensitivities ------------------------------------------------------------------
+    def ds_dv(self, v_ppc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Derivatives of the complex bus injections by voltage magnitude and angle at ``v_ppc`` (dense:
+        feeders have tens of buses). The formulas of pandapower's ``dSbus_dV`` (checked against it in
+        tests/test_pq_area.py), without the sparse matrices that cost milliseconds per call here."""
+        current = self.ybus @ v_ppc
+        unit = v_ppc / np.abs(v_ppc)
+        ds_dvm = v_ppc[:, None] * np.conj(self.ybus * unit[None, :])
+        ds_dvm[np.diag_indices_from(ds_dvm)] += np.conj(current) * unit
+        ds_dva = -1j * v_ppc[:, None] * np.conj(self.ybus * v_ppc[None, :])
+        ds_dva[np.diag_indices_from(ds_dva)] += 1j * v_ppc * np.conj(current)
+        return ds_dvm, ds_dva
+
     def sensitivities(self, v: np.ndarray, buses: np.ndarray, power: str = "reactive") -> tuple[np.ndarray, np.ndarray]:
         """First-order change of every bus voltage magnitude (pu) and branch current (kA, both ends)
         per Mvar (``power="reactive"``) or MW (``"active"``) injected at each of ``buses`` (the net's
@@ -181,12 +199,8 @@ class BatchPowerFlow:
 
         Returns (dvm (bus, injection), di (2 * branch, injection)); rows of di: from ends then to ends.
         """
-        from pandapower.pypower.dSbus_dV import dSbus_dV
-        from scipy.sparse import csr_matrix
-
         v_ppc = self._to_ppc(v)
-        ds_dvm, ds_dva = dSbus_dV(csr_matrix(self.ybus), v_ppc)
-        ds_dvm, ds_dva = np.asarray(ds_dvm.todense()), np.asarray(ds_dva.todense())
+        ds_dvm, ds_dva = self.ds_dv(v_ppc)
         n = len(v_ppc)
         pq = np.array([i for i in range(n) if i != self.slack_ppc])
         jac = np.block([[ds_dva[np.ix_(pq, pq)].real, ds_dvm[np.ix_(pq, pq)].real],
@@ -213,6 +227,45 @@ class BatchPowerFlow:
                                  (np.conj(current)[:, None] * d_current).real / magnitude[:, None], 0.0)
             rows.append(d_mag * base[:, None])
         return dvm[self.ppc_of_bus], np.vstack(rows)
+
+    def injection_sensitivities(self, v: np.ndarray, buses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """First-order change per MW and per Mvar injected at each of ``buses`` (the net's bus labels),
+        from one factorisation of the AC Jacobian at the voltages ``v`` of one step: of every bus
+        voltage magnitude (pu), of the complex current at both ends of every branch (kA, from ends
+        then to ends) and of the PCC exchange dS_pcc = V_s conj(Y_s,: dV) (MVA, load convention,
+        + import). Columns: the P injections at ``buses``, then the Q injections. An injection at the
+        busbar itself moves no voltage and the exchange by -1.
+
+        Returns (dvm (bus, 2m), di (2 * branch, 2m) complex, ds_pcc (2m,) complex).
+        """
+        v_ppc = self._to_ppc(v)
+        n, m = len(v_ppc), len(buses)
+        ds_dvm, ds_dva = self.ds_dv(v_ppc)
+        pq = np.flatnonzero(np.arange(n) != self.slack_ppc)
+        ds_dvm, ds_dva = ds_dvm[np.ix_(pq, pq)], ds_dva[np.ix_(pq, pq)]
+        jac = np.block([[ds_dva.real, ds_dvm.real], [ds_dva.imag, ds_dvm.imag]])
+        position = np.full(n, -1)
+        position[pq] = np.arange(len(pq))
+        at = position[self.ppc_of_bus[[self.position_of_bus[int(b)] for b in buses]]]  # -1: the busbar
+        rhs = np.zeros((2 * len(pq), 2 * m))
+        inside = np.flatnonzero(at >= 0)
+        rhs[at[inside], inside] = 1.0 / self.base_mva  # 1 MW in pu, in the P mismatch rows
+        rhs[len(pq) + at[inside], m + inside] = 1.0 / self.base_mva  # 1 Mvar, in the Q rows
+        dx = np.linalg.solve(jac, rhs)
+        dva, dvm = np.zeros((n, 2 * m)), np.zeros((n, 2 * m))
+        dva[pq], dvm[pq] = dx[: len(pq)], dx[len(pq):]
+        dv = v_ppc[:, None] * (1j * dva + dvm / np.abs(v_ppc)[:, None])
+        di = np.vstack([(self.yf @ dv) * self.i_base_f_ka[:, None], (self.yt @ dv) * self.i_base_t_ka[:, None]])
+        ds_pcc = v_ppc[self.slack_ppc] * np.conj(self.ybus[self.slack_ppc] @ dv) * self.base_mva
+        busbar = np.flatnonzero(at < 0)
+        ds_pcc[busbar] -= 1.0
+        ds_pcc[m + busbar] -= 1j
+        return dvm[self.ppc_of_bus], di, ds_pcc
+
+    def branch_currents_complex_ka(self, v: np.ndarray) -> np.ndarray:
+        """Complex current at both ends of every branch for one step: (2 * branch,), kA."""
+        v_ppc = self._to_ppc(v)
+        return np.concatenate([(self.yf @ v_ppc) * self.i_base_f_ka, (self.yt @ v_ppc) * self.i_base_t_ka])
 
     def branch_currents_ka(self, v: np.ndarray) -> np.ndarray:
         """Current magnitude at both ends of every branch for one step: (2 * branch,)."""

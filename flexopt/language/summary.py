@@ -143,7 +143,8 @@ def format_summary(scenario: Scenario, file_label: str) -> str:
             out.append(f"  reactive support: {reactive_text(case)}")
             st = case.study
             out.append(f"  study: {_count(st.bid_points_per_direction, 'bid point')} per direction, "
-                       f"{st.activation} activation, remedies: {', '.join(st.remedies) or 'none'}")
+                       f"{st.activation} activation, remedies: {', '.join(st.remedies) or 'none'}"
+                       + (f", P-Q chart in {st.pq_area_directions} directions" if st.pq_area_directions else ""))
             out.append("  DER rated power (MW) by kind and feeder:")
             table = der_capacity_table(case, [f.name for f in scenario.feeders])
             out.append(_indent(table.to_string(float_format=lambda v: f"{v:g}") if len(table) else "(no DERs)", 4))

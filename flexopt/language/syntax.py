@@ -401,6 +401,10 @@ class _ToSyntax(Transformer_NonRecursive):
         return Setting("placement draws", (self.quantity_of(children[0]), seed), self.span_of(meta))
 
     @v_args(meta=True)
+    def pq_area(self, meta, children):
+        return Setting("pq area", self.quantity_of(children[0]), self.span_of(meta))
+
+    @v_args(meta=True)
     def remedies(self, meta, children):
         return Setting("remedies", tuple(self.word(t) for t in children), self.span_of(meta))
 

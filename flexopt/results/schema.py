@@ -23,3 +23,10 @@ NOT_RED, BY_EXACT_CHECK, BY_AC_CHECK, BY_NO_SOLUTION, BY_TRANSFORMER_CHECK, BY_S
     range(len(RED_ESTABLISHED))
 #: The two directions of an offer, as the tables name them.
 DIRECTIONS = ("up", "down")
+#: How an interval of a feeder got its P-Q chart (``pq_reason``): charted from a working point within the
+#: limits, or from one that violates them (the vertices are dispatches that respect them), or NaN
+#: vertices because the feeder has no DER, or its working point violates a limit and no dispatch the LP
+#: found was confirmed, or the working point has no power-flow solution.
+PQ_REASONS = ("charted", "no_der", "working_point_violation", "no_power_flow_solution",
+              "charted_working_point_violates")
+CHARTED, NO_DER, WORKING_VIOLATION, WORKING_NO_SOLUTION, CHARTED_AROUND_VIOLATION = range(len(PQ_REASONS))

@@ -25,7 +25,7 @@ from flexopt import __version__
 from flexopt.errors import FlexoptError, Problem
 from flexopt.compile.periods import dataset_coordinates
 from flexopt.files import atomic_path
-from flexopt.results.schema import GREEN, ORANGE, REASONS, RED, RED_ESTABLISHED, STATUS_MEANINGS
+from flexopt.results.schema import GREEN, ORANGE, PQ_REASONS, REASONS, RED, RED_ESTABLISHED, STATUS_MEANINGS
 
 if TYPE_CHECKING:
     from flexopt.engine.assess import CaseAssessment
@@ -156,7 +156,63 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
         "Conventions": "CF-1.8",
     }
     attrs["history"] = f"{attrs['created']}: assessed by flexopt {__version__}"
+    if assessment.substation_pq is not None:
+        pq_data, pq_coords = pq_variables(assessment, ders)
+        data.update({name: variable(*spec[:4], **(spec[4] if len(spec) > 4 else {})) for name, spec in pq_data.items()})
+        coords.update(pq_coords)
+        attrs["pq_area_directions"] = len(pq_coords["direction"][1])
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def pq_variables(assessment: CaseAssessment, ders) -> tuple[dict, dict]:
+    """The P-Q chart's variables ``name: (dims, values, units, long_name, attrs...)`` and coordinates:
+    per feeder and interval the vertices at the PCC (direction by direction), the dispatch behind each
+    vertex and the substation's chart at the MV busbar (see docs/method.md)."""
+    feeders, sub = assessment.feeders, assessment.substation_pq
+    charts = [f.pq for f in feeders]
+    n_t, n_d = sub.p_mw.shape
+
+    def der_stack(name: str) -> np.ndarray:
+        if not ders:
+            return np.zeros((n_t, n_d, 0))
+        return np.stack([getattr(f.pq, name)[:, :, i] for f, i, _ in ders], axis=2)
+
+    fid, itd = ("feeder", "interval", "direction"), ("interval", "direction", "der")
+    data = {
+        "pq_p_mw": (fid, np.stack([c.p_mw for c in charts]), "MW",
+                    "P-Q chart: active power imported at the PCC at the vertex of the direction"),
+        "pq_q_mvar": (fid, np.stack([c.q_mvar for c in charts]), "Mvar",
+                      "P-Q chart: reactive power imported at the PCC at the vertex of the direction"),
+        "pq_share": (fid, np.stack([c.share for c in charts]), "1",
+                     "P-Q chart: share of the segment from the working point to the linear vertex that the AC "
+                     "power flow confirmed (1: the vertex itself; < 1: pulled inwards)"),
+        "pq_reason": (("feeder", "interval"), np.stack([c.reason for c in charts]).astype(np.int8), "1",
+                      "P-Q chart: charted, or why not", {"flag_values": np.arange(len(PQ_REASONS), dtype=np.int8),
+                                                          "flag_meanings": " ".join(PQ_REASONS)}),
+        "pq_area_mw_mvar": (("feeder", "interval"), np.stack([c.area_mw_mvar for c in charts]), "MW Mvar",
+                            "P-Q chart: area of the polygon of the vertices"),
+        "pq_der_p_mw": (itd, der_stack("der_p_mw"), "MW",
+                        "P-Q chart: active power setpoint of the DER at the vertex (convention of its element)"),
+        "pq_der_q_mvar": (itd, der_stack("der_q_mvar"), "Mvar",
+                          "P-Q chart: reactive power setpoint of the DER at the vertex (convention of its element)"),
+        "pq_substation_p_mw": (("interval", "direction"), sub.p_mw, "MW",
+                               "P-Q chart of the substation at the MV busbar: active power imported (the feeders' "
+                               "charts added, clipped by the transformer's limit)"),
+        "pq_substation_q_mvar": (("interval", "direction"), sub.q_mvar, "Mvar",
+                                 "P-Q chart of the substation at the MV busbar: reactive power imported"),
+        "pq_substation_area_mw_mvar": (("interval",), sub.area_mw_mvar, "MW Mvar",
+                                       "P-Q chart of the substation: area of the polygon of the vertices"),
+        "pq_substation_clipped": (("interval",), sub.clipped.astype(np.int8), "1",
+                                  "P-Q chart of the substation: 1 where the transformer's limit cut the feeders' sum",
+                                  {"flag_values": np.array([0, 1], dtype=np.int8),
+                                   "flag_meanings": "within_transformer_limit clipped_by_transformer"}),
+    }
+    coords = {"direction": (("direction",), np.arange(n_d, dtype=np.int32),
+                            cf_attrs("1", "index of the direction of the P-Q chart")),
+              "direction_deg": (("direction",), charts[0].directions_deg.astype(float),
+                                cf_attrs("degree", "direction of the P-Q chart in the (P, Q) plane: the vertex "
+                                                   "maximises cos(direction) P + sin(direction) Q"))}
+    return data, coords
 
 
 #: Units UDUNITS cannot express, written as ``units "1"`` and kept in ``flexopt_units``: per unit.
@@ -284,6 +340,15 @@ VARIABLES: dict[str, tuple[str, ...]] = {
     "load_q_mvar": ("interval", "load"),
     **{name: ("interval",) for name in ("price_sell_eur_per_mwh", "price_buy_eur_per_mwh", "price_q_eur_per_mvarh")},
 }
+#: The P-Q chart's variables, present with ``study { pq area N directions }`` (dimension ``direction``).
+PQ_VARIABLES: dict[str, tuple[str, ...]] = {
+    **{name: ("feeder", "interval", "direction") for name in ("pq_p_mw", "pq_q_mvar", "pq_share")},
+    **{name: ("feeder", "interval") for name in ("pq_reason", "pq_area_mw_mvar")},
+    **{name: ("interval", "direction", "der") for name in ("pq_der_p_mw", "pq_der_q_mvar")},
+    **{name: ("interval", "direction") for name in ("pq_substation_p_mw", "pq_substation_q_mvar")},
+    **{name: ("interval",) for name in ("pq_substation_area_mw_mvar", "pq_substation_clipped")},
+    "direction": ("direction",), "direction_deg": ("direction",),
+}
 COORDINATES: dict[str, tuple[str, ...]] = {
     **{name: ("interval",) for name in ("interval", "season", "day_type", "hour", "weight_h")},
     "feeder": ("feeder",), "bid_point": ("bid_point",),
@@ -317,8 +382,9 @@ ATTRIBUTES = ("scenario", "case", "flexopt_version", "scenario_sha256")
 def dataset_problems(ds: xr.Dataset, names: tuple[str, ...] | None = None) -> list[str]:
     """What keeps ``ds`` from being one complete case dataset: missing or misshapen variables (all of the
     contract's, or just ``names``), empty dimensions, missing attributes. Empty when it is complete."""
-    expected = {**VARIABLES, **COORDINATES}
-    wanted = list(expected) if names is None else list(names)
+    expected = {**VARIABLES, **COORDINATES, **PQ_VARIABLES}
+    wanted = list({**VARIABLES, **COORDINATES, **(PQ_VARIABLES if "direction" in ds.dims else {})}) if names is None \
+        else list(names)
     missing = [name for name in wanted if name not in ds.variables]
     problems = [f"lacks {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}"] if missing else []
     shaped = [name for name in wanted if name in ds.variables and tuple(ds[name].dims) != expected[name]]
@@ -389,9 +455,25 @@ def apply_point(net, ds: xr.Dataset, feeder: str, interval: int, bid_point: int)
     net.load.loc[net.load.index[rows], "p_mw"] = ds.load_p_mw.sel(interval=interval, load=loads).values
     net.load.loc[net.load.index[rows], "q_mvar"] = ds.load_q_mvar.sel(interval=interval, load=loads).values
     point = ds.sel(interval=interval, bid_point=bid_point)
+    _set_ders(net, ds, feeder, interval, point.der_p_mw, point.der_q_mvar, loads)
+
+
+def apply_vertex(net, ds: xr.Dataset, feeder: str, interval: int, direction: int) -> None:
+    """Write the dispatch behind one vertex of the stored P-Q chart (``pq_der_p_mw``/``pq_der_q_mvar``)
+    into the feeder's exported pandapower net, as :func:`apply_point` does for a bid point; then
+    ``pandapower.runpp(net)`` rebuilds the vertex (its PCC exchange is ``pq_p_mw``/``pq_q_mvar``)."""
+    apply_point(net, ds, feeder, interval, 0)
+    vertex = ds.sel(interval=interval, direction=direction)
+    loads = ds["load"].values[ds["load_feeder"].values == feeder]
+    _set_ders(net, ds, feeder, interval, vertex.pq_der_p_mw, vertex.pq_der_q_mvar, loads)
+
+
+def _set_ders(net, ds: xr.Dataset, feeder: str, interval: int, der_p: xr.DataArray, der_q: xr.DataArray,
+              loads) -> None:
+    """Set the feeder's DERs to ``der_p``/``der_q`` (over ``der``), split over their rows."""
     working = ds.sel(interval=interval, bid_point=0)
     for der in ds.der.values[ds.der_feeder.values == feeder]:
-        p, q = float(point.der_p_mw.sel(der=der)), float(point.der_q_mvar.sel(der=der))
+        p, q = float(der_p.sel(der=der)), float(der_q.sel(der=der))
         if ":" in str(der):  # an end-user group: the participating part of a class's loads
             customer_class = str(der).split(":", 1)[1]
             members = net.load.index[net.load.name.str.endswith(f" {customer_class}") & net.load.name.isin(loads)]
@@ -405,7 +487,7 @@ def apply_point(net, ds: xr.Dataset, feeder: str, interval: int, bid_point: int)
                 net.load.loc[members, "p_mw"] = new_p
                 net.load.loc[members, "q_mvar"] = new_p * ratio
             continue
-        table = net.sgen if str(point.der_element.sel(der=der).item()) == "sgen" else net.load
+        table = net.sgen if str(ds.der_element.sel(der=der).item()) == "sgen" else net.load
         members = table.index[table.name == der]
         weights = (table.loc[members, "sn_mva"].to_numpy() if "sn_mva" in table and table is net.sgen
                    else np.ones(len(members)))

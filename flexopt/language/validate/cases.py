@@ -270,4 +270,13 @@ class CaseRules(Context):
             if seed_q is not None:
                 value = self.number(seed_q, "the seed", minimum=0, maximum=2**32 - 1, integer=True)
                 seed = int(value) if value is not None else seed
-        return Study(points, activation, remedies, block.span, draws, seed)
+        directions = current.pq_area_directions
+        if "pq area" in singles:
+            count = singles["pq area"].value
+            value = self.number(count, "the number of directions of the P-Q chart", maximum=3600, integer=True)
+            if value is not None and value < 4:
+                self.error(f"the P-Q chart needs at least 4 directions, got {value:g}", count.span,
+                           "write e.g. `pq area 16 directions` (more directions: a finer chart, a longer run)")
+            elif value is not None:
+                directions = int(value)
+        return Study(points, activation, remedies, block.span, draws, seed, directions)
