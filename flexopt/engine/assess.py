@@ -23,7 +23,7 @@ from flexopt.compile.bids import BidBook, BidPoints, Resource, bid_points, compi
 from flexopt.model import Case, Scenario
 from flexopt.compile.networks import (FeederNet, build_networks, hv_exchange, operating_points,
                                       transformer_loading_percent)
-from flexopt.engine.powerflow import BatchPowerFlow
+from flexopt.engine.powerflow import BatchPowerFlow, q_over_p
 from flexopt.engine.pq_area import FeederPq, SubstationPq, chart_feeder, combine_substation
 from flexopt.compile.profiles import CaseProfiles, compile_profiles
 from flexopt.engine.remedy import FeederRemedies, Offers, Setpoints, overload_share, violation
@@ -141,9 +141,9 @@ def assess_feeder(feeder_net: FeederNet, case: Case, profiles: CaseProfiles, q_p
     bids = bid_points(book, case.study.bid_points_per_direction, case.study.activation)
     n_t, n_p = bids.quantity_mw.shape
     load_p, sgen_p = setpoints(book, bids, points)
-    load_ratio = _ratio(points.load_q_mvar, points.load_p_mw)  # (interval, load): loads keep their power factor
+    load_ratio = q_over_p(points.load_q_mvar, points.load_p_mw)  # (interval, load): loads keep their power factor
     load_q = load_p * load_ratio[:, None, :]
-    sgen_q = sgen_p * _ratio(points.sgen_q_mvar, points.sgen_p_mw)[:, None, :]
+    sgen_q = sgen_p * q_over_p(points.sgen_q_mvar, points.sgen_p_mw)[:, None, :]
     flow = BatchPowerFlow(net)
     steps = n_t * n_p
     result = flow.solve(load_p.reshape(steps, -1), load_q.reshape(steps, -1), sgen_p.reshape(steps, -1),
@@ -236,12 +236,6 @@ def assess_feeder(feeder_net: FeederNet, case: Case, profiles: CaseProfiles, q_p
         exact_seconds=exact_seconds, pq=pq)
 
 
-def _ratio(q: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Q/P at the working point (0 where P is 0): bids keep each element's power factor."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(np.abs(p) > 1e-12, q / np.where(np.abs(p) > 1e-12, p, 1.0), 0.0)
-
-
 def _offers_left(book: BidBook, bids: BidPoints, t: int, k: int, market: list[int]) -> Offers:
     """The part of each resource's offers the bid point has not activated: the DSO may buy it."""
     activated = bids.activated_mw[t, k, market]
@@ -275,7 +269,7 @@ def _der_setpoints(book: BidBook, bids: BidPoints, sgen_p: np.ndarray, sgen_q: n
                 q_min[:, :, i] = q_max[:, :, i] = der_q[:, :, i]
         else:  # consumption: upward bids and upward redispatch lower it
             der_p[:, :, i] = resource.working_p_mw[:, None] - bids.activated_mw[:, :, i] - redispatch[:, :, i]
-            ratio = _ratio(resource.working_q_mvar, resource.working_p_mw)
+            ratio = q_over_p(resource.working_q_mvar, resource.working_p_mw)
             der_q[:, :, i] = der_p[:, :, i] * ratio[:, None]
             q_min[:, :, i] = q_max[:, :, i] = der_q[:, :, i]
     return der_p, der_q, q_min, q_max

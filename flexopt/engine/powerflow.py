@@ -26,6 +26,12 @@ MAX_ITERATIONS = 20
 TOLERANCE_PU = 1e-9
 
 
+def q_over_p(q: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Q/P of each element (0 where P is 0): bid points and chart dispatches keep each element's power factor."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.abs(p) > 1e-12, q / np.where(np.abs(p) > 1e-12, p, 1.0), 0.0)
+
+
 @dataclass(frozen=True)
 class FlowResult:
     """AC results of a batch of power flows (rows: steps)."""

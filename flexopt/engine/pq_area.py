@@ -37,7 +37,7 @@ import numpy as np
 
 from flexopt.compile.bids import BidBook
 from flexopt.engine.lopf import CURRENT_MARGIN_SHARE, VOLTAGE_MARGIN_PU
-from flexopt.engine.powerflow import BatchPowerFlow
+from flexopt.engine.powerflow import BatchPowerFlow, q_over_p
 from flexopt.engine.remedy import LOADING_TOLERANCE_SHARE, VOLTAGE_TOLERANCE_PU, overload_share
 from flexopt.model import Case
 from flexopt.results.schema import CHARTED, CHARTED_AROUND_VIOLATION, NO_DER, NO_SOLUTION, NONE, WORKING_NO_SOLUTION, WORKING_VIOLATION
@@ -91,11 +91,6 @@ def polygon_area(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return 0.5 * np.abs((p * np.roll(q, -1, axis=-1) - np.roll(p, -1, axis=-1) * q).sum(axis=-1))
 
 
-def _ratio(q: np.ndarray, p: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(np.abs(p) > 1e-12, q / np.where(np.abs(p) > 1e-12, p, 1.0), 0.0)
-
-
 def _chords(capability, s_mva: float, p_low: float, p_high: float):
     """Chords under the upper and over the lower capability curve on [p_low, p_high], as the lines
     ``(slope, value, at)`` of g(P) = value + slope (P - at) bounding Q (upper side) and -Q (lower side):
@@ -129,7 +124,7 @@ class FeederCharter:
 
         self.flow, self.book, self.case, self.units = flow, book, case, units
         self.load_p, self.load_q, self.sgen_p, self.sgen_q, self.load_ratio = load_p, load_q, sgen_p, sgen_q, load_ratio
-        self.sgen_ratio = _ratio(sgen_q, sgen_p)
+        self.sgen_ratio = q_over_p(sgen_q, sgen_p)
         resources = book.resources
         self.n_res, self.n = len(resources), len(resources) + len(units)
         self.unit_column = {r: len(resources) + i for i, r in enumerate(units)}
@@ -317,7 +312,7 @@ def chart_feeder(flow: BatchPowerFlow, net, book: BidBook, case: Case, direction
     xs = x[pairs_t, pairs_d]
     result, feasible, points = charter.evaluate(pairs_t, xs)
     flows += len(pairs_t)
-    final = _Final(len(pairs_t), result, feasible, points)
+    final = _Final(result, feasible, points)
     share_of = np.ones(len(pairs_t))
     todo = np.flatnonzero(~feasible)
     for _ in range(RELINEARISATIONS):  # re-linearise a vertex at its own AC state and re-solve its LP
@@ -358,7 +353,7 @@ def chart_feeder(flow: BatchPowerFlow, net, book: BidBook, case: Case, direction
                 row = j * (BRACKET - 1) + best[j]
                 final.update(np.array([k]), result.take(row), np.array([True]), [a[row:row + 1] for a in points])
                 low[j] = shares[j, best[j]]
-            high[j] = low[j] + width[j] if best[j] >= 0 else low[j] + width[j]
+            high[j] = low[j] + width[j]  # the next share up failed (or was the old top)
     unconfirmed = todo[~final.feasible[todo]]
     if len(unconfirmed):  # nothing on the segment confirmed: the vertex is the working point itself
         zero = np.zeros((len(unconfirmed), charter.n))
@@ -403,7 +398,7 @@ def _furthest(p: np.ndarray, q: np.ndarray, theta: np.ndarray) -> np.ndarray:
 class _Final:
     """The AC result kept for every (interval, direction) pair: replaced as vertices are re-solved."""
 
-    def __init__(self, n: int, result, feasible: np.ndarray, points) -> None:
+    def __init__(self, result, feasible: np.ndarray, points) -> None:
         self.v = result.v.copy()
         self.feasible = feasible.copy()
         self.p_pcc, self.q_pcc = result.p_pcc_mw.copy(), result.q_pcc_mvar.copy()
