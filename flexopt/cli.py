@@ -72,6 +72,8 @@ def _sweep_options(command: argparse.ArgumentParser) -> None:
                          help="assess up to N cases or draws at once in local processes (default 1)")
     command.add_argument("--scheduler", metavar="tcp://HOST:PORT", type=_scheduler_address,
                          help="run the members on this dask.distributed scheduler instead")
+    command.add_argument("--no-figures", dest="figures", action="store_false",
+                         help="batch work: datasets, tables and a report.html without figures (no PNG drawn)")
 
 
 def _positive(text: str) -> int:
@@ -123,12 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             from flexopt.run import run_command
 
-            return run_command(args.file, args.cases, args.out, args.quiet, args.jobs, args.scheduler, args.verbose)
+            return run_command(args.file, args.cases, args.out, args.quiet, args.jobs, args.scheduler, args.verbose,
+                               args.figures)
         if args.command == "compare":
             from flexopt.run import compare_command
 
             return compare_command(args.file, args.cases, args.out, args.quiet, args.jobs, args.scheduler,
-                                   args.verbose)
+                                   args.verbose, args.figures)
         if args.command == "report":
             from flexopt.run import report_command
 

@@ -93,9 +93,69 @@ def _load_results(done: dict) -> dict:
     return {m: read_dataset(path) for m, path in done.items()}
 
 
+#: The run's record of what it verified and wrote (digests), so that a rerun need not read it all again.
+MANIFEST = ".flexopt-manifest.json"
+_FIGURE_KINDS = ("profiles", "pq", "curves")
+
+
+def _read_manifest(folder: Path) -> dict:
+    """The folder's manifest, or {} when there is none, it cannot be read, or another flexopt wrote it."""
+    import json
+
+    from flexopt import __version__
+
+    try:
+        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("flexopt_version") == __version__ else {}
+
+
+def _intact(folder: Path, files: dict) -> bool:
+    """Every file of ``files`` (name: SHA-256) is in ``folder`` with that very content."""
+    from flexopt.sweep import file_sha256
+
+    try:
+        return bool(files) and all(file_sha256(folder / name) == digest for name, digest in files.items())
+    except OSError:
+        return False
+
+
+def _write_manifest(folder: Path, manifest: dict) -> None:
+    import json
+
+    from flexopt import __version__
+    from flexopt.files import write_text_atomic
+
+    write_text_atomic(folder / MANIFEST, json.dumps({**manifest, "flexopt_version": __version__}, indent=1,
+                                                    ensure_ascii=False))
+
+
+def _records(members, sha256: str) -> dict:
+    """Manifest records of the complete members (their files hashed now, or as just verified)."""
+    from flexopt.sweep import file_sha256, member_record
+
+    return {str(m.path): member_record(m, sha256, file_sha256(m.path)) for m in members}
+
+
+def _case_files(folder: Path, case: str, paths) -> dict:
+    from flexopt.results.drawing import file_part
+    from flexopt.sweep import file_sha256
+
+    names = {f"{file_part(case)}_{kind}.png" for kind in _FIGURE_KINDS}
+    return {Path(p).name: file_sha256(Path(p)) for p in paths if Path(p).name in names}
+
+
 def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool = False, jobs: int = 1,
-                 scheduler: str | None = None, verbose: bool = False) -> dict[str, Path]:
-    """Assess each case and write OUT/<scenario>/<case>.nc and the tables; returns the dataset paths."""
+                 scheduler: str | None = None, verbose: bool = False, figures: bool = True) -> dict[str, Path]:
+    """Assess each case and write OUT/<scenario>/<case>.nc, the tables, figures (unless ``figures`` is False)
+    and report.html; returns the dataset paths. A rerun whose datasets and outputs are all intact (by the
+    digests of the folder's manifest) writes nothing and prints what the first run printed."""
+    import contextlib
+    import hashlib
+    import io
+    import json
+
     from flexopt.results.html import write_outputs
     from flexopt.results.store import writing
     from flexopt.sweep import plan, run_sweep
@@ -106,22 +166,51 @@ def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool 
     folder = Path(out) / scenario.name
     progress = _progress(quiet, verbose)
     with output_folder(folder, members, progress):
-        done = run_sweep(source, scenario, members, jobs, scheduler, progress)
+        manifest = _read_manifest(folder)
+        verified = manifest.get("members") or {}
+        drawn: dict[str, list[Path]] = {}
+        done = run_sweep(source, scenario, members, jobs, scheduler, progress, folder if figures else None,
+                         verified, drawn)
         paths = {m.case: path for m, path in done.items()}
-        datasets = {m.case: ds for m, ds in _load_results(done).items()}
-        with writing(folder):
-            written = write_outputs(datasets, folder)
+        records = _records(members, source.sha256)
+        key = hashlib.sha256(json.dumps([[m.case, records[str(m.path)]["sha256"]] for m in members] + [figures])
+                             .encode()).hexdigest()
+        outputs = manifest.get("outputs") or {}
+        if outputs.get("key") == key and _intact(folder, outputs.get("files") or {}):
+            console = str(outputs.get("console", ""))
+        else:
+            old = manifest.get("figures") or {}
+            for m in members:  # figures a former run drew from this very dataset are kept
+                entry = old.get(m.case) or {}
+                if figures and m.case not in drawn and entry.get("member") == records[str(m.path)]["sha256"] \
+                        and _intact(folder, entry.get("files") or {}):
+                    drawn[m.case] = [folder / name for name in entry["files"]]
+            datasets = {m.case: ds for m, ds in _load_results(done).items()}
+            with writing(folder):
+                written = write_outputs(datasets, folder, figures, drawn)
+            text = io.StringIO()
+            with contextlib.redirect_stdout(text):
+                _print_tables(written.table3, written.table4)
+                _print_working_point_notes(datasets)
+                pictures = sum(1 for path in written.paths if path.suffix == ".png")
+                print(f"written to {folder}/: {len(paths)} datasets (.nc), table3 and table4 (.csv, .md), "
+                      + (f"{pictures} figures (.png), report.html" if figures else "report.html without figures"))
+            console = text.getvalue()
+            from flexopt.sweep import file_sha256
+
+            kept = {c: e for c, e in (manifest.get("figures") or {}).items() if c not in paths}
+            kept.update({m.case: {"member": records[str(m.path)]["sha256"],
+                                  "files": _case_files(folder, m.case, written.paths)} for m in members if figures})
+            with writing(folder):
+                _write_manifest(folder, {"members": {**verified, **records}, "figures": kept, "outputs": {
+                    "key": key, "files": {p.name: file_sha256(p) for p in written.paths}, "console": console}})
     if not quiet:
-        _print_tables(written.table3, written.table4)
-        _print_working_point_notes(datasets)
-        figures = sum(1 for path in written.paths if path.suffix == ".png")
-        print(f"written to {folder}/: {len(paths)} datasets (.nc), table3 and table4 (.csv, .md), "
-              f"{figures} figures (.png), report.html")
+        print(console, end="")
     return paths
 
 
 def compare_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool = False, jobs: int = 1,
-                     scheduler: str | None = None, verbose: bool = False) -> Path:
+                     scheduler: str | None = None, verbose: bool = False, figures: bool = True) -> Path:
     """Assess the cases and their placement draws; write compare.nc and compare.csv beside the tables."""
     from flexopt.files import write_text_atomic
     from flexopt.results.html import write_outputs
@@ -135,14 +224,20 @@ def compare_scenario(file: str, case_names: list[str] | None, out: str, quiet: b
     folder = Path(out) / scenario.name
     progress = _progress(quiet, verbose)
     with output_folder(folder, members, progress):
-        loaded = _load_results(run_sweep(source, scenario, members, jobs, scheduler, progress))
+        manifest = _read_manifest(folder)
+        verified = manifest.get("members") or {}
+        drawn: dict[str, list[Path]] = {}
+        done = run_sweep(source, scenario, members, jobs, scheduler, progress, folder if figures else None,
+                         verified, drawn)
+        loaded = _load_results(done)
         datasets = {m.case: ds for m, ds in loaded.items() if m.draw is None}
         frame = compare_table(datasets, {case.name: [ds for m, ds in loaded.items()
                                                      if m.case == case.name and m.draw is not None]
                                          for case in cases})
         with writing(folder):
-            write_outputs(datasets, folder)
+            write_outputs(datasets, folder, figures, drawn)
             write_text_atomic(folder / "compare.csv", tidy_csv(tidy_compare(frame)))
+            _write_manifest(folder, {"members": {**verified, **_records(members, source.sha256)}})
         write_dataset(stack_cases(datasets), folder / "compare.nc")
     if not quiet:
         with pd.option_context("display.width", 220, "display.max_columns", 40):
@@ -181,7 +276,8 @@ def stack_cases(datasets: dict[str, xr.Dataset]) -> xr.Dataset:
     stacked = xr.concat(parts, dim="case", join="outer", coords="different", compat="equals",
                         combine_attrs="override")
     first = next(iter(datasets.values()))
-    stacked.attrs = {k: v for k, v in first.attrs.items() if k not in ("case", "case_title", "placement_draw")}
+    stacked.attrs = {k: v for k, v in first.attrs.items() if k not in ("case", "case_title", "placement_draw",
+                                                                    "case_settings")}
     stacked.attrs["cases"] = " ".join(datasets)
     stacked["case"].attrs.update(long_name="case name as in the scenario")
     stacked.attrs["title"] = f"flexopt comparison of {first.attrs.get('scenario', '?')}, cases {', '.join(datasets)}"
@@ -242,14 +338,14 @@ def report_command(files: list[str], out: str | None) -> int:
 
 
 def run_command(file: str, case_names: list[str] | None, out: str, quiet: bool, jobs: int = 1,
-                scheduler: str | None = None, verbose: bool = False) -> int:
-    run_scenario(file, case_names, out, quiet, jobs, scheduler, verbose)
+                scheduler: str | None = None, verbose: bool = False, figures: bool = True) -> int:
+    run_scenario(file, case_names, out, quiet, jobs, scheduler, verbose, figures)
     return 0
 
 
 def compare_command(file: str, case_names: list[str] | None, out: str, quiet: bool, jobs: int = 1,
-                    scheduler: str | None = None, verbose: bool = False) -> int:
-    compare_scenario(file, case_names, out, quiet, jobs, scheduler, verbose)
+                    scheduler: str | None = None, verbose: bool = False, figures: bool = True) -> int:
+    compare_scenario(file, case_names, out, quiet, jobs, scheduler, verbose, figures)
     return 0
 
 

@@ -15,8 +15,10 @@ only complete files (temporary ones are removed, also those of a killed run).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import json
 import os
 import signal
 import stat
@@ -106,12 +108,21 @@ class ScenarioText:
     sha256: str
 
     def load(self) -> Scenario:
+        """The scenario of this text, parsed and validated once per process (a worker's later members reuse it)."""
         from flexopt.language.validate import load_scenario_text
 
-        scenario, _ = load_scenario_text(self.text, self.file, Path(self.folder))
-        if scenario.text_sha256 != self.sha256:  # pragma: no cover - parsing is deterministic
-            raise RuntimeError("the scenario text changed on its way to a worker")
-        return scenario
+        key = (self.sha256, self.folder)
+        if key not in _LOADED:
+            scenario, _ = load_scenario_text(self.text, self.file, Path(self.folder))
+            if scenario.text_sha256 != self.sha256:  # pragma: no cover - parsing is deterministic
+                raise RuntimeError("the scenario text changed on its way to a worker")
+            _LOADED.clear()
+            _LOADED[key] = scenario
+        return _LOADED[key]
+
+
+#: The one scenario a process has loaded from a run's text, by (SHA-256, folder): frozen, so safely shared.
+_LOADED: dict[tuple[str, str], Scenario] = {}
 
 
 #: Largest scenario text read again for the members (the language's own cap, when it has one).
@@ -129,7 +140,10 @@ def read_scenario(file: str) -> tuple[Scenario, list[Problem], ScenarioText]:
     text = sx.decode(_read_regular(path, getattr(sx, "MAX_SCENARIO_BYTES", _MAX_TEXT_BYTES)), file)
     if hashlib.sha256(text.encode("utf-8")).hexdigest() != scenario.text_sha256:
         scenario, warnings = load_scenario_text(text, file, folder)  # edited in between: this text it is
-    return scenario, warnings, ScenarioText(text, file, str(folder), scenario.text_sha256)
+    source = ScenarioText(text, file, str(folder), scenario.text_sha256)
+    _LOADED.clear()
+    _LOADED[(source.sha256, source.folder)] = scenario  # members run here need not validate it again
+    return scenario, warnings, source
 
 
 def _read_regular(path: Path, limit: int) -> bytes:
@@ -155,19 +169,48 @@ def _read_regular(path: Path, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def member_state(member: Member, scenario_sha256: str) -> tuple[bool, str | None]:
-    """(complete, why not): complete when the file holds this member's whole result for this very text
-    and flexopt version; otherwise why it must be assessed again (None: there is no file yet)."""
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes (reads it whole: cheap next to decoding the netCDF)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def member_record(member: Member, scenario_sha256: str, sha256: str) -> dict:
+    """What a manifest records of a complete member: its file's digest and whose result it holds."""
     from flexopt import __version__
+
+    return {"sha256": sha256, "scenario_sha256": scenario_sha256, "flexopt_version": __version__,
+            "case": member.case, "draw": member.draw}
+
+
+def member_state(member: Member, scenario_sha256: str, verified: dict | None = None) -> tuple[bool, str | None]:
+    """(complete, why not): complete when the file holds this member's whole result for this very text
+    and flexopt version; otherwise why it must be assessed again (None: there is no file yet).
+
+    ``verified`` (a run manifest's records by path) spares the full read: a file whose SHA-256 equals the
+    digest recorded when it was last verified complete, for this text and version, is that same file."""
     from flexopt.results.store import NotADataset, load_checked
 
     path = member.path
     if not path.exists() and not path.is_symlink():
         return False, None
+    record = (verified or {}).get(str(path))
+    if record and path.is_file() and not path.is_symlink() and record == member_record(
+            member, scenario_sha256, record.get("sha256", "")):
+        try:
+            if file_sha256(path) == record["sha256"]:
+                return True, None
+        except OSError:
+            pass
     try:
         ds = load_checked(path)
     except NotADataset as err:
         return False, f"{path.name} is {err.why}"
+    from flexopt import __version__
+
     attrs = ds.attrs
     if attrs.get("scenario_sha256") != scenario_sha256:
         return False, f"{path.name} holds the results of another scenario text"
@@ -198,22 +241,45 @@ def run_member(source: ScenarioText, case_name: str, draw: int | None, path: str
     if draw is not None:
         case = placement_draw(scenario, case, draw)
     assessment = assess_case(scenario, case, compile_profiles(scenario, case), on_feeder)
+    from flexopt.results.tables import case_settings
+
     ds = to_dataset(assessment)
     ds.attrs["placement_draw"] = -1 if draw is None else draw
+    ds.attrs["case_settings"] = json.dumps(case_settings(scenario, case), ensure_ascii=False)
     write_dataset(ds, Path(path))
     return path, time.perf_counter() - started
 
 
+def assess_member(source: ScenarioText, case_name: str, draw: int | None, path: str, figures: str | None = None,
+                  on_feeder: Callable | None = None) -> tuple[str, float, list[str]]:
+    """:func:`run_member`, then, with a ``figures`` folder, the case's figures drawn from the stored dataset
+    (in the same worker, so drawing overlaps the other members' assessments); returns (path, seconds,
+    figure paths)."""
+    path, seconds = run_member(source, case_name, draw, path, on_feeder)
+    if figures is None:
+        return path, seconds, []
+    from flexopt.results.figures import case_figures
+    from flexopt.results.store import read_dataset, writing
+
+    with writing(figures):
+        drawn = case_figures(read_dataset(Path(path)), case_name, Path(figures))
+    return path, seconds, [str(p) for p in drawn]
+
+
 def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], jobs: int = 1,
-              scheduler: str | None = None, progress: "Progress | None" = None) -> dict[Member, Path]:
+              scheduler: str | None = None, progress: "Progress | None" = None, figures: Path | None = None,
+              verified: dict | None = None, drawn: dict | None = None) -> dict[Member, Path]:
     """Run every member not already complete, telling ``progress`` as each one (and, here, each feeder)
-    finishes. Every member uses ``source``, the text ``scenario`` was loaded from."""
+    finishes. Every member uses ``source``, the text ``scenario`` was loaded from. With a ``figures``
+    folder each assessed case (not a placement draw) also draws its figures, listed in ``drawn`` by case;
+    ``verified``: see :func:`member_state`."""
     from flexopt.progress import Progress
 
     progress = progress or Progress()
+    drawn = {} if drawn is None else drawn
     todo = []
     for member in members:
-        complete, why = member_state(member, source.sha256)
+        complete, why = member_state(member, source.sha256, verified)
         if complete:
             progress.step(f"[skip] {member.label}: already written ({member.path})")
         else:
@@ -226,10 +292,14 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
         return {m: m.path for m in members}
     progress.start(len(todo), "assessment")
     try:
+        jobs_of = {m: (source, m.case, m.draw, str(m.path), None if figures is None or m.draw is not None
+                       else str(figures)) for m in todo}
         if scheduler:
-            _on_dask(source, todo, scheduler, progress, done, total)
+            from flexopt.cluster import on_dask
+
+            on_dask(assess_member, jobs_of, scheduler, progress, done, total, drawn)
         elif jobs > 1 and len(todo) > 1:
-            _in_processes(source, todo, jobs, progress, done, total)
+            _in_processes(jobs_of, jobs, progress, done, total, drawn)
         else:
             for member in todo:
                 def feeder_done(feeder, seconds, label=member.label):
@@ -237,7 +307,9 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
                                     f"flows, {feeder.lopf_solves} LOPF solves, {feeder.exact_checks} exact checks, "
                                     f"{int((feeder.status == 1).sum())} orange, {int((feeder.status == 2).sum())} red")
 
-                _, seconds = run_member(source, member.case, member.draw, str(member.path), feeder_done)
+                _, seconds, pictures = assess_member(*jobs_of[member], feeder_done)
+                if pictures:
+                    drawn[member.case] = [Path(p) for p in pictures]
                 done += 1
                 progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s -> {member.path}")
     except KeyboardInterrupt:
@@ -266,27 +338,51 @@ def _worker_start() -> None:
         multiprocessing.set_start_method("fork", force=True)  # workers start no processes of their own
 
 
-def _in_processes(source: ScenarioText, todo: list[Member], jobs: int, progress, done: int, total: int) -> None:
+#: Thread pools of the numerical libraries, one thread per worker: N workers on N cores, not N x N threads.
+SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                           "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]):
+    """``values`` set in os.environ while the workers start (they inherit it), the old values restored after."""
+    old = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in old.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _in_processes(jobs_of: dict, jobs: int, progress, done: int, total: int, drawn: dict) -> None:
     import concurrent.futures as cf
     import multiprocessing
     import threading
     from concurrent.futures.process import BrokenProcessPool
 
+    todo = list(jobs_of)
     context = multiprocessing.get_context("spawn")  # no forked solver state
     workers = min(jobs, len(todo))
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # inherited by the workers
     try:  # the pool starts one worker per submit until it has them all
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start)
-        futures = {pool.submit(run_member, source, m.case, m.draw, str(m.path)): m for m in todo[:workers]}
+        with _environment(SINGLE_THREADED):
+            pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start)
+            futures = {pool.submit(assess_member, *jobs_of[m]): m for m in todo[:workers]}
     finally:
         if main:
             signal.signal(signal.SIGINT, previous)
     try:
-        futures.update({pool.submit(run_member, source, m.case, m.draw, str(m.path)): m for m in todo[workers:]})
+        futures.update({pool.submit(assess_member, *jobs_of[m]): m for m in todo[workers:]})
         for future in cf.as_completed(futures):
             member = futures[future]
-            _, seconds = future.result()
+            _, seconds, pictures = future.result()
+            if pictures:
+                drawn[member.case] = [Path(p) for p in pictures]
             done += 1
             progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s -> {member.path}")
     except BrokenProcessPool:
@@ -329,98 +425,3 @@ def remove_temporaries(folders) -> list[Path]:
             except OSError:
                 pass
     return removed
-
-
-#: Bounds of every wait on a dask scheduler (seconds): TCP connect, dask handshake, Client start, first worker.
-CONNECT_S, HANDSHAKE_S, CLIENT_S, WORKERS_S = 5.0, 6.0, 15.0, 60.0
-
-
-def _scheduler_problem(scheduler: str, why: str) -> FlexoptError:
-    return FlexoptError([Problem(f"cannot reach the dask scheduler at {scheduler}: {why}", None,
-                                 "start one with `dask scheduler` and workers with `dask worker ADDRESS`, on machines "
-                                 "that have flexopt and the scenario's files at the same path")])
-
-
-def connect_scheduler(scheduler: str):
-    """A ``distributed.Client`` of ``scheduler``, or a clear error within about 20 s: nothing there, something
-    that accepts connections but does not speak dask (the handshake is bounded too), no workers."""
-    import asyncio
-    import socket
-    import threading
-    from urllib.parse import urlsplit
-
-    try:
-        from distributed import Client
-        from distributed.comm import connect
-    except ImportError:  # pragma: no cover - distributed is a dependency
-        raise FlexoptError([Problem("--scheduler needs the 'distributed' package", None,
-                                    "pip install distributed")]) from None
-    address = urlsplit(scheduler)
-    try:
-        socket.create_connection((address.hostname, address.port), timeout=CONNECT_S).close()
-    except OSError as err:
-        raise _scheduler_problem(scheduler, err.strerror or str(err) or "no answer") from None
-
-    async def handshake() -> None:
-        comm = await asyncio.wait_for(connect(scheduler, timeout=HANDSHAKE_S), HANDSHAKE_S)
-        await comm.close()
-
-    try:
-        asyncio.run(handshake())
-    except (OSError, TimeoutError, asyncio.TimeoutError) as err:
-        silent = isinstance(err, (TimeoutError, asyncio.TimeoutError))
-        raise _scheduler_problem(scheduler, f"something accepts connections there but did not answer like a dask "
-                                            f"scheduler within {HANDSHAKE_S:g} s" if silent else str(err)) from None
-    made: list = []
-
-    def start() -> None:
-        try:
-            made.append(Client(scheduler, timeout=CLIENT_S))
-        except BaseException as err:  # noqa: BLE001 - handed to the waiting thread
-            made.append(err)
-
-    thread = threading.Thread(target=start, name="flexopt-dask-connect", daemon=True)
-    thread.start()
-    thread.join(CLIENT_S + 5)
-    if not made or isinstance(made[0], BaseException):
-        why = f"no client connection within {CLIENT_S + 5:g} s" if not made else str(made[0]) or type(made[0]).__name__
-        raise _scheduler_problem(scheduler, why)
-    client = made[0]
-    try:
-        client.wait_for_workers(1, timeout=WORKERS_S)
-    except (TimeoutError, OSError):
-        client.close(timeout=5)
-        raise FlexoptError([Problem(f"the dask scheduler at {scheduler} has no workers (none joined within "
-                                    f"{WORKERS_S:g} s)", None, "start workers with `dask worker "
-                                    f"{scheduler}`")]) from None
-    return client
-
-
-def _on_dask(source: ScenarioText, todo: list[Member], scheduler: str, progress, done: int, total: int) -> None:
-    from concurrent.futures import CancelledError
-
-    from distributed import as_completed
-
-    client = connect_scheduler(scheduler)
-    futures: dict = {}
-    try:
-        with client.as_current():  # as_completed looks for the current client
-            shared = client.scatter(source, broadcast=True, hash=False)  # the text travels once per worker
-            futures = {client.submit(run_member, shared, m.case, m.draw, str(m.path), pure=False,
-                                     key=f"flexopt-{m.label}-{time.time_ns()}"): m for m in todo}
-            for future in as_completed(list(futures)):
-                member = futures[future]
-                try:
-                    _, seconds = future.result()
-                except CancelledError:
-                    raise FlexoptError([Problem(f"the dask scheduler at {scheduler} dropped {member.label} (lost "
-                                                "connection or worker)", None, "finished datasets are kept; run "
-                                                "the same command again to resume")]) from None
-                done += 1
-                progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s on {scheduler} -> {member.path}")
-    except BaseException:
-        if futures:
-            client.cancel(list(futures), force=True)
-        raise
-    finally:
-        client.close(timeout=5)

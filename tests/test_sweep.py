@@ -138,3 +138,33 @@ def test_an_unreachable_scheduler_is_a_clear_user_error(local, tmp_path):
     assert result.returncode == 2
     assert "cannot reach the dask scheduler" in result.stderr and "Traceback" not in result.stderr
     assert np.all([not p.suffix == ".nc" for p in tmp_path.rglob("*")])
+
+
+def test_a_rerun_with_everything_written_writes_nothing_and_still_finds_damage(tmp_path, capsys):
+    folder = ScenarioFolder(tmp_path)
+    path = folder.write(SMALL, "small.flex")
+    out = tmp_path / "out" / "small"
+
+    def run() -> tuple[str, str]:
+        run_scenario(str(path), ["A,NOQ"], str(tmp_path / "out"))
+        captured = capsys.readouterr()
+        return captured.out, captured.err
+
+    first, _ = run()
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != ".flexopt.lock"}
+    assert ".flexopt-manifest.json" in stamps and "report.html" in stamps
+    again, err = run()
+    assert again == first and "[skip] A" in err and "[skip] NOQ" in err  # the same tables, printed again
+    assert {name: (out / name).stat().st_mtime_ns for name in stamps} == stamps  # nothing written
+    # A damaged dataset: its digest no longer matches, the full check finds the damage, it is assessed again.
+    data = bytearray((out / "A.nc").read_bytes())
+    data[len(data) // 2: len(data) // 2 + 4096] = os.urandom(4096)
+    (out / "A.nc").write_bytes(bytes(data))
+    _, err = run()
+    assert "[redo] A: A.nc is" in err and "[skip] NOQ" in err
+    assert (out / "report.html").stat().st_mtime_ns != stamps["report.html"]
+    # A figure removed: drawn again from the kept dataset; the other case's figures are kept as they are.
+    (out / "NOQ_pq.png").unlink()
+    kept = (out / "A_pq.png").stat().st_mtime_ns
+    _, err = run()
+    assert "[skip] A" in err and (out / "NOQ_pq.png").is_file() and (out / "A_pq.png").stat().st_mtime_ns == kept

@@ -230,15 +230,14 @@ class ReactiveLp:
 
     def _write(self, key: str, row_sets: list[np.ndarray], columns: list[tuple[np.ndarray, float]],
                values: np.ndarray) -> None:
-        old = self._written[key]
-        changed = np.argwhere(values != old)
-        h = self.highs
-        for i, j in changed:
-            if values[i, j] == 0.0 and old[i, j] == 0.0:
-                continue
-            for rows in row_sets:
+        i, j = np.nonzero(values != self._written[key])  # only changes are sent (two zeros compare equal)
+        if len(i):
+            change = self.highs.changeCoeff
+            new = values[i, j]
+            for rows in row_sets:  # one C call per coefficient, with the indices and values as Python numbers
                 for cols, sign in columns:
-                    h.changeCoeff(int(rows[i]), int(cols[j]), float(sign * values[i, j]))
+                    for row, col, value in zip(rows[i].tolist(), cols[j].tolist(), (sign * new).tolist()):
+                        change(row, col, value)
         self._written[key] = values
 
     def solve(self, data: LpData) -> LpSolution:
