@@ -311,3 +311,18 @@ def test_flexopt_check_reports_a_gap_in_an_hourly_csv_profile(folder):
     text = _hourly_csv(folder, _year_rows(skip={5000}))
     problems = folder.problems(text + "calendar { periods full year }")
     assert len(problems) == 1 and "2019-07-28 08:00" in problems[0][2] and problems[0][0] == 2 + 5000
+
+
+def test_the_report_of_a_full_year_shows_heat_maps_and_duration_curves_instead_of_profiles(tmp_path, full_year_run):
+    """8760 intervals cannot be read on a time axis: the report of a year of hours draws the traffic lights as
+    heat maps (up and down) and the duration curves, each with its caption."""
+    from flexopt.results.html import write_outputs
+
+    _, stored, _ = full_year_run
+    written = write_outputs({"A": stored}, tmp_path)
+    names = sorted(p.name for p in written.paths if p.suffix == ".png")
+    assert names == ["A_curves.png", "A_durations.png", "A_lights_down.png", "A_lights_up.png", "A_pq.png"]
+    text = (tmp_path / "report.html").read_text()
+    assert text.count("<img ") == 5
+    assert "the traffic light of every hour of the year for the upward bids" in text
+    assert "duration curves" in text and "PCC power of every bid point" not in text

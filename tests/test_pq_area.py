@@ -247,3 +247,20 @@ def test_the_chart_figures_are_written_with_captions_and_only_for_charted_cases(
     blocked = ((ds.status == 1) | (ds.status == 2)).sum(dim=("feeder", "bid_point")).values
     assert blocked[busiest_interval(ds)] == blocked.max() > 0
     assert chart_figures(ds.drop_vars([v for v in ds.variables if str(v).startswith("pq_")]), "A", tmp_path) == []
+
+
+def test_the_report_of_a_charted_case_shows_its_chart_figures_with_their_captions(charted, tmp_path):
+    from flexopt.results.html import write_outputs
+    from flexopt.results.pq_chart import busiest_interval, interval_label
+
+    _, _, datasets, _ = charted
+    written = write_outputs({"A": datasets["A"]}, tmp_path)
+    names = {p.name for p in written.paths}
+    assert {"A_pq_chart.png", "A_pq_days.png", "A_pq_area.png", "A_profiles.png"} <= names
+    text = (tmp_path / "report.html").read_text()
+    when = interval_label(datasets["A"], busiest_interval(datasets["A"]))
+    assert f"), {when} (the interval with the most orange and red bid points)" in text
+    assert "chart at every hour of each typical day" in text and "chart and of the substation" in text
+    uncharted = datasets["A"].drop_vars([v for v in datasets["A"].variables if str(v).startswith("pq_")])
+    uncharted = write_outputs({"A": uncharted}, tmp_path / "uncharted")
+    assert not any("pq_" in p.name for p in uncharted.paths)

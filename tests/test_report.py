@@ -30,7 +30,7 @@ def run(tmp_path_factory):
 def test_a_run_leaves_tables_figures_and_a_report_beside_the_datasets(run):
     _, _, out, _ = run
     for name in ("A.nc", "NOQ.nc", "table3.csv", "table3.md", "table4.csv", "table4.md", "report.html",
-                 "A_curves.png", "A_F1_profile.png", "A_F1_pq.png", "compare.png"):
+                 "A_curves.png", "A_profiles.png", "A_pq.png", "compare.png"):
         assert (out / name).stat().st_size > 0, name
 
 
@@ -41,14 +41,32 @@ def test_the_report_is_one_self_contained_file_with_its_figures_embedded(run):
     assert len(images) == len(list(out.glob("*.png"))) and images
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert "Table 3" in text and "Table 4" in text and "scenario text SHA-256" in text
-    assert not re.search(r'(src|href)="(?!data:)', text)  # nothing fetched from elsewhere
+    assert not re.search(r'(src|href)="(?!data:|#)', text)  # nothing fetched from elsewhere
+
+
+def test_the_report_has_contents_captions_rules_and_red_reasons(run):
+    _, _, out, _ = run
+    text = (out / "report.html").read_text()
+    anchors = re.findall(r'<a href="#([^"]+)">', text)
+    assert {"scenario", "rules", "table3", "reds", "table4", "figures", "provenance"} <= set(anchors)
+    assert all(f"id={anchor}>" in text for anchor in anchors)  # every entry of the contents leads somewhere
+    captions = re.findall(r"<figcaption>([^<]+)</figcaption>", text)
+    assert len(captions) == 7 and all(len(c) > 80 and "png" not in c for c in captions)
+    assert not re.search(r"<figcaption>\w+ F1 \w+</figcaption>", text)  # no file names as captions
+    # Rules that differ: A pays for reactive support, NOQ has none; the rules they share are not listed.
+    rules = text[text.index("id=rules>"):text.index("id=table3>")]
+    assert "reactive support" in rules and "unavailable" in rules and "bids: pv" not in rules
+    # The small scenario's red points (NOQ: no remedy) appear by reason, with how they were established.
+    reds = text[text.index("id=reds>"):text.index("id=table4>")]
+    assert "NOQ" in reds and "over voltage" in reds and "ac check no remedy" in reds
+    assert "bid point 0" in text and "never counted" in text  # the counting rule is stated
 
 
 def test_flexopt_report_rebuilds_byte_identical_tables_from_the_stored_run(run, tmp_path):
     _, _, out, _ = run
     result = flexopt("report", out / "A.nc", out / "NOQ.nc", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
-    for name in ("table3.csv", "table3.md", "table4.csv", "table4.md", "A_F1_profile.png", "compare.png"):
+    for name in ("table3.csv", "table3.md", "table4.csv", "table4.md", "A_profiles.png", "A_pq.png", "compare.png"):
         assert (tmp_path / name).read_bytes() == (out / name).read_bytes(), name
     assert (tmp_path / "report.html").stat().st_size > 0
 

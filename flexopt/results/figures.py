@@ -1,19 +1,18 @@
 """Report stage, figures: PNG files drawn from stored datasets (no recomputation).
 
-- ``pq_scatter``: the paper's Figure 3 — every bid point of every interval of one feeder in the
-  (ΔP, ΔQ, interval) space at the PCC, coloured by its traffic light.
-- ``potential_profile``: Figures 4–8 — the feeder-head active power of the working point and of
-  every bid point, interval by interval, grouped by season and day type.
+- ``potential_profiles``: Figures 4–8 — per case, one panel per feeder: the feeder-head active power
+  of the working point and of every bid point, interval by interval, grouped by season and day type.
+- ``pq_seasons`` (module ``pq_seasons``): Figure 3 in 2-D — ΔP against ΔQ at the PCC per season,
+  coloured by hour.
 - ``price_quantity_curves``: the substation's upward and downward price/quantity curves, offered
   and feasible (reachable without crossing a red point, as in Table 4).
 - ``compare_bars``: Table 4's metrics of several cases side by side.
-- ``write_figures``: all of them for a set of cases, as ``flexopt run``/``report`` leave them.
+- ``case_figures`` / ``write_figures``: all of them for one case / a set of cases (with the year's heat maps and
+  duration curves of ``year_figures`` over a year of hours, and the P-Q chart's figures of ``pq_chart``).
 
-Drawing uses matplotlib's object interface with the Agg canvas only (``Figure`` +
-``FigureCanvasAgg``: no pyplot, no backend switch, no change to ``rcParams``), so figures may be
-drawn from several threads or processes at once. The PNG files carry no software tag or
-timestamp: the same dataset gives byte-identical files. Each file is written to a temporary file
-beside its target and renamed (``flexopt.files.atomic_path``).
+Every legend that counts points counts them as Table 3 does: the bid points that move the PCC
+(bid point ≠ 0, non-zero quantity); the working point (bid point 0) is drawn but never counted.
+Canvas, colours and the small palette PNGs: ``flexopt.results.drawing``.
 """
 
 from __future__ import annotations
@@ -26,207 +25,91 @@ from typing import Mapping
 
 import numpy as np
 import xarray as xr
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from flexopt.files import atomic_path
+from flexopt.results.drawing import (BAND_COLOUR, DIRECTION_COLOURS, DIRECTION_TITLES, OFFERED_COLOUR, STATUS_COLOURS,
+                                     case_title, counted_points, feeder_arrays, file_part, interval_groups,
+                                     new_figure, save_png, season_spans, status_counts, status_handles)
+from flexopt.results.pq_seasons import pq_seasons
 from flexopt.results.schema import DIRECTIONS, GREEN, ORANGE, RED
 from flexopt.results.tables import TABLE4_ROWS, feasible_points, table4
 
-DPI = 150
-#: No "Software" tag (it carries matplotlib's version) and no time: files depend on the data only.
-PNG_METADATA: dict[str, str | None] = {"Software": None}
-
-STATUS_COLOURS = {GREEN: "#2e7d32", ORANGE: "#ef6c00", RED: "#c62828"}
-STATUS_LABELS = {
-    GREEN: "green: within the limits",
-    ORANGE: "orange: within the limits with the DSO's remedies",
-    RED: "red: violates a limit (blocked)",
-}
-DIRECTION_COLOURS = {"up": "#1565c0", "down": "#6a1b9a"}
-DIRECTION_TITLES = {"up": "upward offers (more export to the TSO)", "down": "downward offers (less export)"}
-OFFERED_COLOUR = "#424242"
-MOVED_MW = 1e-9  # a bid point moves the PCC when |quantity| exceeds this (as Table 3 counts them)
+#: Older names, kept for modules that draw with them.
+_figure, _save, _case_title, _file_part = new_figure, save_png, case_title, file_part
 
 
 # ---------------------------------------------------------------------------
-# Helpers
+# Figures 4-8: PCC power of every bid point, interval by interval, one panel per feeder
 # ---------------------------------------------------------------------------
 
 
-def _figure(width_in: float, height_in: float, layout: str | None = "constrained") -> Figure:
-    """A figure on its own Agg canvas (no pyplot state)."""
-    figure = Figure(figsize=(width_in, height_in), dpi=DPI, layout=layout)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _save(figure: Figure, path: Path) -> Path:
-    """Write ``figure`` as PNG to ``path`` atomically; returns ``path``."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=DPI, metadata=PNG_METADATA, facecolor="white")
-    return path
-
-
-def _case_title(ds: xr.Dataset) -> str:
-    scenario = ds.attrs.get("scenario", "")
-    case = ds.attrs.get("case", "")
-    title = ds.attrs.get("case_title", "")
-    return f"{scenario}, case {case}" + (f" ({title})" if title else "")
-
-
-def _status_handles(counts: Mapping[int, int] | None = None) -> list[Line2D]:
-    """Legend entries for the traffic lights, with the number of points drawn when given."""
-    handles = []
-    for code in (GREEN, ORANGE, RED):
-        label = STATUS_LABELS[code] + (f" — {counts.get(code, 0)} points" if counts is not None else "")
-        handles.append(Line2D([], [], marker="o", linestyle="none", markersize=6, color=STATUS_COLOURS[code],
-                              label=label))
-    return handles
-
-
-def _feeder_arrays(ds: xr.Dataset, feeder: str, *names: str) -> list[np.ndarray]:
-    """(interval, bid_point) arrays of the named variables for one feeder."""
-    sub = ds.sel(feeder=feeder)
-    return [sub[name].transpose("interval", "bid_point").values for name in names]
-
-
-def _interval_groups(ds: xr.Dataset) -> list[tuple[int, int, str, str]]:
-    """Runs of consecutive intervals of the same season and day type: (start, stop, season, day type)."""
-    n = ds.sizes["interval"]
-    if n == 0:
-        return []
-    season = ds["season"].values if "season" in ds.coords else np.full(n, "")
-    day_type = ds["day_type"].values if "day_type" in ds.coords else np.full(n, "")
-    groups = []
-    start = 0
-    for i in range(1, n + 1):
-        if i == n or season[i] != season[start] or day_type[i] != day_type[start]:
-            groups.append((start, i, str(season[start]), str(day_type[start])))
-            start = i
-    return groups
-
-
-def _file_part(name: str) -> str:
-    """A case or feeder name made safe as part of a file name."""
-    return re.sub(r"[^\w.+-]", "_", str(name))
-
-
-# ---------------------------------------------------------------------------
-# Figure 3: bid points in the (ΔP, ΔQ, interval) space
-# ---------------------------------------------------------------------------
-
-
-def pq_scatter(ds: xr.Dataset, feeder: str, path: Path) -> Path:
-    """The paper's Figure 3 for one feeder: all bid points of all intervals, coloured by status.
-
-    x is the offered variation of active power at the PCC (``quantity_mw``, + upward), y the change of
-    the reactive exchange at the PCC from the working point (``q_pcc_mvar`` − its value at bid point 0,
-    + more import), z the interval index. Points without a power-flow solution are left out; the
-    legend counts every point drawn, the working points (k = 0) included.
-    """
-    quantity, q_pcc, status = _feeder_arrays(ds, feeder, "quantity_mw", "q_pcc_mvar", "status")
+def _profile_panel(ax, ds: xr.Dataset, feeder: str, top: bool, bottom: bool) -> None:
+    p_pcc, status = feeder_arrays(ds, feeder, "p_pcc_mw", "status")
     working = int(np.flatnonzero(ds.bid_point.values == 0)[0])
-    delta_q = q_pcc - q_pcc[:, working:working + 1]
-    interval = np.broadcast_to(ds.interval.values[:, None], quantity.shape)
-    drawable = np.isfinite(quantity) & np.isfinite(delta_q)
-
-    figure = _figure(8.0, 7.0, layout=None)
-    figure.subplots_adjust(left=0.02, right=0.95, bottom=0.17, top=0.93)
-    ax = figure.add_subplot(projection="3d", computed_zorder=False)
-    counts = {}
-    for code, size in ((GREEN, 5.0), (ORANGE, 14.0), (RED, 18.0)):  # rare colours larger and on top
-        mask = drawable & (status == code)
-        counts[code] = int(mask.sum())
-        if counts[code]:
-            ax.scatter(quantity[mask], delta_q[mask], interval[mask], s=size, c=STATUS_COLOURS[code],
-                       depthshade=False, linewidths=0, zorder=2 + code, rasterized=True)
-    ax.set_xlabel("ΔP at the PCC (MW)\n+ upward = more export", fontsize=9, labelpad=10)
-    ax.set_ylabel("ΔQ at the PCC (Mvar)\n+ = more import", fontsize=9, labelpad=10)
-    ax.set_zlabel("interval", fontsize=9, labelpad=6)
-    ax.tick_params(labelsize=7)
-    ax.set_zlim(0, max(ds.sizes["interval"] - 1, 1))
-    ax.set_title(f"{_case_title(ds)}\nfeeder {feeder}: bid points at the PCC, every interval", fontsize=11)
-    figure.legend(handles=_status_handles(counts), loc="lower center", ncol=1, fontsize=8, frameon=False)
-    return _save(figure, path)
-
-
-# ---------------------------------------------------------------------------
-# Figures 4-8: PCC power of every bid point, interval by interval
-# ---------------------------------------------------------------------------
-
-
-def potential_profile(ds: xr.Dataset, feeder: str, path: Path) -> Path:
-    """Figures 4–8 for one feeder: PCC active power of the working point (line) and the bid points (dots).
-
-    The x axis runs over the intervals 0..N−1, separated and labelled by season and day type. Dots are
-    the bid points that move the PCC (|quantity| > 0), coloured by status; the shaded band spans
-    the lowest to the highest bid point of each interval. The legend counts the dots, i.e. the points
-    Table 3 counts.
-    """
-    quantity, p_pcc, status = _feeder_arrays(ds, feeder, "quantity_mw", "p_pcc_mw", "status")
-    points = ds.bid_point.values
-    working = int(np.flatnonzero(points == 0)[0])
     n = ds.sizes["interval"]
     x = np.arange(n)
     xx = np.broadcast_to(x[:, None], p_pcc.shape)
-    moved = (points[None, :] != 0) & (np.abs(quantity) > MOVED_MW) & np.isfinite(p_pcc)
-
-    figure = _figure(12.0, 5.2)
-    ax = figure.add_subplot()
+    drawn = counted_points(ds, feeder) & np.isfinite(p_pcc)
     finite = np.where(np.isfinite(p_pcc), p_pcc, np.nan)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # intervals without any power-flow solution: a gap
         low, high = np.nanmin(finite, axis=1), np.nanmax(finite, axis=1)
-    ax.fill_between(x, low, high, color="#b0bec5", alpha=0.45, linewidth=0, step=None,
-                    label="range of the bid points")
-    ax.plot(x, p_pcc[:, working], color="black", linewidth=1.0, label="expected working point (bid point 0)",
-            zorder=3)
-    counts = {}
-    for code, size in ((GREEN, 2.2), (ORANGE, 3.6), (RED, 4.0)):
-        mask = moved & (status == code)
-        counts[code] = int(mask.sum())
-        if counts[code]:
+    ax.fill_between(x, low, high, color=BAND_COLOUR, alpha=0.45, linewidth=0)
+    ax.plot(x, p_pcc[:, working], color="black", linewidth=0.9, zorder=3)
+    for code, size in ((GREEN, 2.0), (ORANGE, 3.4), (RED, 3.8)):
+        mask = drawn & (status == code)
+        if mask.any():
             ax.plot(xx[mask], p_pcc[mask], linestyle="none", marker="o", markersize=size, markeredgewidth=0,
-                    color=STATUS_COLOURS[code], zorder=4 + code, rasterized=True)
+                    color=STATUS_COLOURS[code], zorder=4 + code)
     ax.axhline(0.0, color="#757575", linewidth=0.6, zorder=1)
-
-    groups = _interval_groups(ds)
-    season_starts = {start for start, _, _ in _season_spans(groups)}
+    groups = interval_groups(ds)
+    spans = season_spans(groups)
+    season_starts = {start for start, _, _ in spans}
     for start, *_ in groups[1:]:
         new_season = start in season_starts
         ax.axvline(start - 0.5, color="#424242" if new_season else "#9e9e9e",
                    linewidth=1.0 if new_season else 0.6, linestyle="-" if new_season else ":", zorder=2)
     ax.set_xticks([(start + stop - 1) / 2 for start, stop, _, _ in groups],
-                  [day for _, _, _, day in groups], fontsize=7)
+                  [day for _, _, _, day in groups] if bottom else [], fontsize=7)
     ax.tick_params(axis="x", length=0)
-    for start, stop, season in _season_spans(groups):
-        ax.text((start + stop - 1) / 2, 1.01, season, transform=ax.get_xaxis_transform(), ha="center",
-                va="bottom", fontsize=9, fontweight="bold")
+    if top:
+        for start, stop, season in spans:
+            ax.text((start + stop - 1) / 2, 1.2, season, transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom", fontsize=9, fontweight="bold")
     ax.set_xlim(-0.5, n - 0.5)
-    ax.set_xlabel("interval: the hours of each typical day, grouped by season and day type", fontsize=9)
-    ax.set_ylabel("active power at the PCC (MW)\n+ import from the transmission grid", fontsize=9)
-    ax.tick_params(axis="y", labelsize=8)
-    ax.set_title(f"{_case_title(ds)} — feeder {feeder}: PCC power of the working point and of every bid point",
-                 fontsize=11, pad=18)
-    handles = [Line2D([], [], color="black", linewidth=1.0, label="expected working point (bid point 0)"),
-               Patch(color="#b0bec5", alpha=0.45, label="range of the bid points")] + _status_handles(counts)
-    figure.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
-    return _save(figure, path)
+    ax.set_ylabel(f"{feeder}\nP at the PCC (MW)", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    handles = [Line2D([], [], linestyle="none", label=f"feeder {feeder}, counted as in Table 3:")]
+    ax.legend(handles=handles + status_handles(status_counts(ds, feeder), short=True), loc="lower right",
+              bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize=7, frameon=False, borderpad=0.1, borderaxespad=0.1,
+              handletextpad=0.2, columnspacing=0.8)
 
 
-def _season_spans(groups: list[tuple[int, int, str, str]]) -> list[tuple[int, int, str]]:
-    """Runs of consecutive groups of the same season: (start, stop, season)."""
-    spans: list[tuple[int, int, str]] = []
-    for start, stop, season, _ in groups:
-        if spans and spans[-1][2] == season:
-            spans[-1] = (spans[-1][0], stop, season)
-        else:
-            spans.append((start, stop, season))
-    return spans
+def draw_profiles(ds: xr.Dataset) -> Figure:
+    """Figures 4–8 of one case: PCC active power of the working point (line) and the bid points (dots),
+    one panel per feeder. Dots are the points Table 3 counts, and each panel's legend counts them."""
+    feeders = [str(f) for f in ds.feeder.values]
+    width_in, height_in = 12.0, 2.0 * len(feeders) + 1.5
+    figure = new_figure(width_in, height_in, layout=None)  # a fixed layout: constrained layout is slow
+    axes = figure.subplots(len(feeders), 1, squeeze=False, sharex=True, gridspec_kw=dict(
+        left=0.9 / width_in, right=1.0 - 0.2 / width_in, top=1.0 - 0.85 / height_in, bottom=0.85 / height_in,
+        hspace=0.32))[:, 0]
+    for i, (ax, feeder) in enumerate(zip(axes, feeders)):
+        _profile_panel(ax, ds, feeder, top=i == 0, bottom=i == len(feeders) - 1)
+    axes[-1].set_xlabel("interval: the hours of each typical day, grouped by season and day type", fontsize=8)
+    figure.suptitle(f"{case_title(ds)} — active power at the PCC (+ import) of the working point and of every "
+                    "bid point", fontsize=11, y=1.0 - 0.12 / height_in, va="top")
+    handles = [Line2D([], [], color="black", linewidth=1.0, label="expected working point (bid point 0, not counted)"),
+               Patch(color=BAND_COLOUR, alpha=0.45, label="range of the bid points")] + status_handles()
+    figure.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    return figure
+
+
+def potential_profiles(ds: xr.Dataset, path: Path) -> Path:
+    """Write :func:`draw_profiles` as PNG to ``path``."""
+    return save_png(draw_profiles(ds), path)
 
 
 # ---------------------------------------------------------------------------
@@ -283,7 +166,7 @@ def price_quantity_curves(ds: xr.Dataset, path: Path) -> Path:
     weighted by its hours) against the average price of the activated bids (bid cost / quantity,
     EUR/MWh). The feasible curve stops at the farthest point reachable without crossing red.
     """
-    figure = _figure(11.0, 4.8)
+    figure = new_figure(11.0, 4.8)
     axes = figure.subplots(1, 2)
     for ax, direction in zip(axes, DIRECTIONS):
         curve = price_quantity_curve(ds, direction)
@@ -314,13 +197,13 @@ def price_quantity_curves(ds: xr.Dataset, path: Path) -> Path:
         ax.set_ylabel("average price of the activated bids (EUR/MWh)", fontsize=8)
         ax.tick_params(labelsize=8)
         ax.grid(True, color="#e0e0e0", linewidth=0.6)
-    figure.suptitle(f"{_case_title(ds)} — price/quantity curves of the substation (all feeders)", fontsize=11)
+    figure.suptitle(f"{case_title(ds)} — price/quantity curves of the substation (all feeders)", fontsize=11)
     handles = [Line2D([], [], color=OFFERED_COLOUR, linewidth=1.0, linestyle="--", marker="o", markersize=3,
                       label="offered (every bid point, ignoring the grid)"),
                Line2D([], [], color=STATUS_COLOURS[GREEN], linewidth=4.5, marker="o", markersize=7,
                       label="feasible: reachable from the working point without crossing a red point")]
     figure.legend(handles=handles, loc="outside lower center", ncol=2, fontsize=8, frameon=False)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 # ---------------------------------------------------------------------------
@@ -335,7 +218,7 @@ def _unit(label: str) -> str:
 
 
 def _bar_labels(ax, bars, values: np.ndarray, rotation: float = 0.0) -> None:
-    ax.bar_label(bars, labels=["—" if not np.isfinite(v) else f"{v:.3g}" for v in values], fontsize=6, padding=1,
+    ax.bar_label(bars, labels=["—" if not np.isfinite(v) else f"{v:.3g}" for v in values], fontsize=7, padding=1.5,
                  rotation=rotation)
 
 
@@ -359,10 +242,9 @@ def compare_bars(datasets: Mapping[str, xr.Dataset], path: Path) -> Path:
     redispatch = frame.loc[["redispatch_gwh_per_y", "redispatch_cost_keur_per_y"]].to_numpy(dtype=float)
     if np.nan_to_num(np.abs(redispatch)).sum() > 0:
         panels += ["redispatch_gwh_per_y", "redispatch_cost_keur_per_y"]
-    ncols = 3 if len(panels) <= 6 else 4
+    ncols = 2 if len(cases) > 2 else 3  # the figure is shown 11 in wide: few, wide panels keep labels legible
     nrows = -(-len(panels) // ncols)
-    panel_width = float(np.clip(1.2 + 0.75 * len(cases), 3.6, 6.0))
-    figure = _figure(ncols * panel_width, 3.4 * nrows + 1.0)
+    figure = new_figure(11.0, 3.1 * nrows + 0.9)
     axes = np.atleast_1d(figure.subplots(nrows, ncols)).ravel()
     for ax in axes[len(panels):]:
         ax.set_visible(False)
@@ -389,13 +271,13 @@ def compare_bars(datasets: Mapping[str, xr.Dataset], path: Path) -> Path:
                            edgecolor=colour, linewidth=0.9, linestyle="--")
                 data = values(metric, direction)
                 bars = ax.bar(x + offset, data, width, color=colour)
-                _bar_labels(ax, bars, data)
+                _bar_labels(ax, bars, data, rotation=90 if len(cases) > 3 else 0)
             title = labels[metric]
         ax.set_title(title, fontsize=9)
         ax.set_ylabel(_unit(title), fontsize=8)
         ax.set_xticks(x, cases, fontsize=8, rotation=30 if long_names else 0, ha="right" if long_names else "center")
         ax.tick_params(axis="y", labelsize=7)
-        ax.margins(y=0.15)
+        ax.margins(y=0.28 if len(cases) > 3 else 0.15)
         ax.axhline(0.0, color="#757575", linewidth=0.6)
         ax.grid(True, axis="y", color="#e0e0e0", linewidth=0.6)
         ax.set_axisbelow(True)
@@ -406,7 +288,7 @@ def compare_bars(datasets: Mapping[str, xr.Dataset], path: Path) -> Path:
                Patch(facecolor="none", edgecolor="#424242", linestyle="--", label="market potential (outline)"),
                Patch(facecolor="white", edgecolor="#424242", hatch="////", label="with the DSO's remedies")]
     figure.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8, frameon=False)
-    return _save(figure, path)
+    return save_png(figure, path)
 
 
 # ---------------------------------------------------------------------------
@@ -414,22 +296,35 @@ def compare_bars(datasets: Mapping[str, xr.Dataset], path: Path) -> Path:
 # ---------------------------------------------------------------------------
 
 
-def write_figures(datasets: Mapping[str, xr.Dataset], folder: Path) -> list[Path]:
-    """Every figure of a set of cases in ``folder``; returns the written paths in a fixed order.
+def case_figures(ds: xr.Dataset, case: str, folder: Path) -> list[Path]:
+    """The figures of one case in ``folder``. Typical days: ``<case>_profiles.png``; a year of hours (full year or
+    representative days), where 8760 intervals cannot be read on a time axis: ``<case>_lights_up.png``,
+    ``<case>_lights_down.png`` (heat maps) and ``<case>_durations.png``. Then ``<case>_pq.png`` (when a feeder
+    offers anything), ``<case>_curves.png`` and, with a P-Q chart, its figures (``flexopt.results.pq_chart``)."""
+    from flexopt.results.pq_chart import chart_figures
+    from flexopt.results.year_figures import duration_curves, is_over_year, traffic_light_heat_maps
 
-    Per case: ``<case>_<feeder>_pq.png`` for each feeder with a non-zero offer,
-    ``<case>_<feeder>_profile.png`` for each feeder, ``<case>_curves.png``; then ``compare.png``
-    when there are two cases or more.
-    """
+    name = file_part(case)
+    folder = Path(folder)
+    if is_over_year(ds):
+        written = [traffic_light_heat_maps(ds, folder / f"{name}_lights_up.png", "up"),
+                   traffic_light_heat_maps(ds, folder / f"{name}_lights_down.png", "down"),
+                   duration_curves(ds, folder / f"{name}_durations.png")]
+    else:
+        written = [potential_profiles(ds, folder / f"{name}_profiles.png")]
+    written += [pq_seasons(ds, folder / f"{name}_pq.png"), price_quantity_curves(ds, folder / f"{name}_curves.png")]
+    written += [chart.path for chart in chart_figures(ds, case, folder)]
+    return [p for p in written if p is not None]
+
+
+def write_figures(datasets: Mapping[str, xr.Dataset], folder: Path, done: Mapping[str, list[Path]] | None = None
+                  ) -> list[Path]:
+    """Every figure of a set of cases in ``folder``, in a fixed order: each case's (see :func:`case_figures`;
+    those in ``done`` are already drawn), then ``compare.png`` when there are two cases or more."""
     folder = Path(folder)
     written: list[Path] = []
     for case, ds in datasets.items():
-        name = _file_part(case)
-        for feeder in (str(f) for f in ds.feeder.values):
-            if np.any(np.abs(ds.quantity_mw.sel(feeder=feeder).values) > MOVED_MW):
-                written.append(pq_scatter(ds, feeder, folder / f"{name}_{_file_part(feeder)}_pq.png"))
-            written.append(potential_profile(ds, feeder, folder / f"{name}_{_file_part(feeder)}_profile.png"))
-        written.append(price_quantity_curves(ds, folder / f"{name}_curves.png"))
+        written += list((done or {}).get(case) or case_figures(ds, case, folder))
     if len(datasets) >= 2:
         written.append(compare_bars(datasets, folder / "compare.png"))
     return written

@@ -108,7 +108,9 @@ def draw_interval_chart(ds: xr.Dataset, interval: int):
 def draw_typical_days(ds: xr.Dataset):
     """Small multiples of the substation's chart: a row per season, a column per day type, an outline
     per hour coloured by the hour. None when the periods are not typical days."""
-    if "time" in ds.coords or "season" not in ds.coords:
+    from flexopt.results.year_figures import is_over_year
+
+    if is_over_year(ds) or "season" not in ds.coords:
         return None
     seasons = list(dict.fromkeys(str(s) for s in ds.season.values))
     day_types = list(dict.fromkeys(str(d) for d in ds.day_type.values))
@@ -169,29 +171,35 @@ def draw_area_over_year(ds: xr.Dataset):
     return figure
 
 
+#: The kinds of chart figure (the file name after ``<case>_``), in the order they are drawn.
+CHART_KINDS = ("pq_chart", "pq_days", "pq_area")
+
+
+def chart_captions(ds: xr.Dataset, label: str) -> dict[str, tuple[str, str]]:
+    """(title, caption) of each kind of chart figure of a case; ``label`` names the case ("Case A (...)")."""
+    when = interval_label(ds, busiest_interval(ds))
+    return {
+        "pq_chart": (f"P-Q chart at the PCC, {when}",
+                     f"{label}, {when} (the interval with the most orange and red bid points): the region of "
+                     f"exchange at each feeder's PCC that its DERs can reach inside their offers and capability "
+                     f"curves without violating a limit ({ds.sizes['direction']} directions, every vertex confirmed "
+                     f"by an AC power flow), with the interval's bid points in their traffic-light colours; the "
+                     f"substation's chart adds the feeders' charts and is cut by the transformer's limit."),
+        "pq_days": ("Substation P-Q chart through the typical days",
+                    f"{label}: the substation's chart at every hour of each typical day, one outline per hour."),
+        "pq_area": ("Area of the P-Q chart",
+                    f"{label}: the area of each feeder's chart and of the substation's over the intervals of the "
+                    f"year."),
+    }
+
+
 def chart_figures(ds: xr.Dataset, case: str, folder: Path) -> list[ChartFigure]:
     """Draw and write the P-Q chart's figures of a case (none when the case has no chart)."""
     if not has_chart(ds):
         return []
     folder = Path(folder)
-    written = []
-    interval = busiest_interval(ds)
-    when = interval_label(ds, interval)
-    directions = ds.sizes["direction"]
-    written.append(ChartFigure(
-        save_png(draw_interval_chart(ds, interval), folder / f"{file_part(case)}_pq_chart.png"),
-        f"P-Q chart at the PCC, {when}",
-        f"Case {case}, {when} (the interval with the most orange and red bid points): the region of exchange "
-        f"at each feeder's PCC that its DERs can reach inside their offers and capability curves without "
-        f"violating a limit ({directions} directions, every vertex confirmed by an AC power flow), with the "
-        f"interval's bid points in their traffic-light colours; the substation's chart adds the feeders' "
-        f"charts and is cut by the transformer's limit."))
-    days = draw_typical_days(ds)
-    if days is not None:
-        written.append(ChartFigure(
-            save_png(days, folder / f"{file_part(case)}_pq_days.png"), "Substation P-Q chart through the typical days",
-            f"Case {case}: the substation's chart at every hour of each typical day, one outline per hour."))
-    written.append(ChartFigure(
-        save_png(draw_area_over_year(ds), folder / f"{file_part(case)}_pq_area.png"), "Area of the P-Q chart",
-        f"Case {case}: the area of each feeder's chart and of the substation's over the intervals of the year."))
-    return written
+    captions = chart_captions(ds, f"Case {case}")
+    drawn = {"pq_chart": draw_interval_chart(ds, busiest_interval(ds)), "pq_days": draw_typical_days(ds),
+             "pq_area": draw_area_over_year(ds)}
+    return [ChartFigure(save_png(drawn[kind], folder / f"{file_part(case)}_{kind}.png"), *captions[kind])
+            for kind in CHART_KINDS if drawn[kind] is not None]

@@ -315,3 +315,100 @@ def write_tables(datasets: Mapping[str, xr.Dataset], folder: Path) -> tuple[pd.D
     write_text_atomic(folder / "table4.md", "# Table 4: flexibility of the whole substation\n\n"
                + to_markdown(t4, dict(TABLE4_ROWS), digits=3))
     return t3, t4
+
+
+# ---------------------------------------------------------------------------
+# Red reasons and the rules that differ between cases (for the report)
+# ---------------------------------------------------------------------------
+
+
+def red_breakdown(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
+    """Red points per case and feeder (counted as Table 3 counts), by direction, by the limit that makes them
+    red (``red_reason``) and by how the verdict was established (``red_established``); only feeders with red
+    points, only reasons that occur."""
+    from flexopt.results.schema import RED_ESTABLISHED
+
+    rows = []
+    for case, ds in datasets.items():
+        order = ("feeder", "interval", "bid_point")
+        counted = ((ds.bid_point != 0) & (np.abs(ds.quantity_mw) > 1e-9)).transpose(*order).values
+        red = counted & (ds.status.transpose(*order).values == RED)
+        reason = ds.red_reason.transpose(*order).values
+        how = ds.red_established.transpose(*order).values if "red_established" in ds else np.zeros_like(reason)
+        point = np.broadcast_to(ds.bid_point.values[None, None, :], red.shape)
+        for i, feeder in enumerate(ds.feeder.values):
+            mask = red[i]
+            if not mask.any():
+                continue
+            row = {"case": case, "feeder": str(feeder), "red points": int(mask.sum()),
+                   "upward": int((point[i][mask] > 0).sum()), "downward": int((point[i][mask] < 0).sum())}
+            row.update({name.replace("_", " "): int((reason[i][mask] == code).sum())
+                        for code, name in enumerate(REASONS) if code})
+            row.update({f"by {name.replace('_', ' ')}": int((how[i][mask] == code).sum())
+                        for code, name in enumerate(RED_ESTABLISHED) if code})
+            rows.append(row)
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame(rows).set_index(["case", "feeder"])
+    keep = [c for c in frame.columns if c in ("red points", "upward", "downward") or frame[c].any()]
+    return frame[keep]
+
+
+def case_settings(scenario, case) -> dict[str, str]:
+    """The rules of a case as short texts, one per setting (bid rules, reactive support, remedies, limits,
+    prices, DERs, changed feeders), for the report's table of the rules that differ between cases."""
+    from flexopt.language.expressions import render
+    from flexopt.language.summary import bid_rules_table, feeder_changes_text, reactive_text
+
+    limits, study = case.limits, case.study
+    settings = {"extends": case.extends or "—"}
+    for rule in bid_rules_table(case).to_dict("records"):
+        parts = [f"participation {rule['participation']}"] if rule["participation"] != "-" else []
+        parts += [f"{d} {rule[f'{d} quantity']} at {rule[f'{d} price (EUR/MWh)']}" for d in ("down", "up")
+                  if rule[f"{d} quantity"] != "-"]
+        settings[f"bids: {rule['applies to']}"] = "; ".join(parts) or "no offer"
+    settings.update({
+        "reactive support": reactive_text(case),
+        "DSO remedies": ", ".join(study.remedies) or "none",
+        "activation": study.activation,
+        "bid points per direction": str(study.bid_points_per_direction),
+        "voltage limits": f"{limits.v_min_pu:g}–{limits.v_max_pu:g} pu",
+        "line loading limit": f"{limits.line_loading_percent:g} %",
+        "transformer loading limit": f"{limits.transformer_loading_percent:g} %",
+    })
+    for price in case.prices:
+        scale = f" × {price.scale:g}" if price.scale != 1 else ""
+        settings[f"price {price.name}"] = (render(price.expr) + scale if price.expr is not None else
+                                           f"{price.path.name if price.path else ''} column {price.column}{scale} "
+                                           f"{price.unit}")
+    for der in case.ders:
+        settings[f"DER {der.name}"] = f"{der.kind} {der.rated_mw:g} MW on {der.position.feeder}"
+    settings["feeders changed"] = feeder_changes_text(scenario, case) or "—"
+    if study.placement_draws:
+        settings["placement draws"] = str(study.placement_draws)
+    return settings
+
+
+def _stored_settings(ds: xr.Dataset) -> dict[str, str]:
+    """A dataset's settings: those stored at assessment (``case_settings``), else what its attributes say."""
+    import json
+
+    if "case_settings" in ds.attrs:
+        return dict(json.loads(str(ds.attrs["case_settings"])))
+    a = ds.attrs
+    return {"reactive support": str(a.get("reactive_remuneration", "?")), "DSO remedies": str(a.get("remedies", "?")),
+            "activation": str(a.get("activation", "?")), "bid points per direction": str(ds.sizes["bid_point"] // 2),
+            "voltage limits": f"{a.get('v_min_limit_pu', float('nan')):g}–{a.get('v_max_limit_pu', float('nan')):g} pu",
+            "line loading limit": f"{a.get('loading_limit_percent', float('nan')):g} %",
+            "transformer loading limit": f"{a.get('transformer_loading_limit_percent', float('nan')):g} %"}
+
+
+def rule_differences(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
+    """The settings that differ between the cases: one row per setting, one column per case ("—": the case
+    has no such rule). Empty with fewer than two cases or when every setting agrees."""
+    settings = {case: _stored_settings(ds) for case, ds in datasets.items()}
+    keys = list(dict.fromkeys(k for s in settings.values() for k in s))
+    rows = {k: [settings[c].get(k, "—") for c in settings] for k in keys}
+    differing = {k: v for k, v in rows.items() if len(set(v)) > 1}
+    frame = pd.DataFrame.from_dict(differing, orient="index", columns=list(settings)) if differing else pd.DataFrame()
+    return frame.rename_axis("setting") if len(datasets) > 1 else pd.DataFrame()

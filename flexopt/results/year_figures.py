@@ -35,6 +35,11 @@ MONTH_STARTS = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+def is_over_year(ds: xr.Dataset) -> bool:
+    """The dataset runs over the hours of a year (full year or representative days), not typical days."""
+    return "day_period" in ds or "time" in ds.coords
+
+
 def hourly_lights(ds: xr.Dataset, direction: str = "up") -> np.ndarray:
     """(feeder, interval): the worst traffic light of the direction's bid points that move the PCC
     (``NO_OFFER`` where none does)."""
