@@ -95,7 +95,6 @@ def _load_results(done: dict) -> dict:
 
 #: The run's record of what it verified and wrote (digests), so that a rerun need not read it all again.
 MANIFEST = ".flexopt-manifest.json"
-_FIGURE_KINDS = ("profiles", "pq", "curves")
 
 
 def _read_manifest(folder: Path) -> dict:
@@ -139,10 +138,10 @@ def _records(members, sha256: str) -> dict:
 
 
 def _case_files(folder: Path, case: str, paths) -> dict:
-    from flexopt.results.drawing import file_part
+    from flexopt.results.drawing import CASE_FIGURE_KINDS, file_part
     from flexopt.sweep import file_sha256
 
-    names = {f"{file_part(case)}_{kind}.png" for kind in _FIGURE_KINDS}
+    names = {f"{file_part(case)}_{kind}.png" for kind in CASE_FIGURE_KINDS}
     return {Path(p).name: file_sha256(Path(p)) for p in paths if Path(p).name in names}
 
 

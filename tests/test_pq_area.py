@@ -264,3 +264,18 @@ def test_the_report_of_a_charted_case_shows_its_chart_figures_with_their_caption
     uncharted = datasets["A"].drop_vars([v for v in datasets["A"].variables if str(v).startswith("pq_")])
     uncharted = write_outputs({"A": uncharted}, tmp_path / "uncharted")
     assert not any("pq_" in p.name for p in uncharted.paths)
+
+
+def test_a_rerun_with_more_cases_keeps_the_chart_figures_of_the_case_already_written(tmp_path):
+    """The second run reuses case A's dataset and the figures the first run drew from it: all of them, the
+    chart's included, so its report still shows A's chart."""
+    from flexopt.run import run_scenario
+
+    folder = ScenarioFolder(tmp_path)
+    path = folder.write(CHARTED_FEEDERS, "pq.flex")
+    run_scenario(str(path), ["A"], str(tmp_path / "out"), quiet=True)
+    run_scenario(str(path), ["A", "SMALL"], str(tmp_path / "out"), quiet=True)
+    text = (tmp_path / "out" / "pq" / "report.html").read_text()
+    for case in ("A", "SMALL"):
+        assert f'alt="Case {case}' in text
+    assert text.count("(the interval with the most orange and red bid points)") == 2

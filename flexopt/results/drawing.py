@@ -159,6 +159,13 @@ def season_spans(groups: list[tuple[int, int, str, str]]) -> list[tuple[int, int
     return spans
 
 
+#: The kinds of P-Q chart figure (``flexopt.results.pq_chart``), in the order they are drawn.
+CHART_KINDS = ("pq_chart", "pq_days", "pq_area")
+#: Every kind of figure a case may have, as the file name after ``<case>_``: what ``figures.case_figures``
+#: writes (typical days or a year of hours, with or without a chart), and what a rerun may keep.
+CASE_FIGURE_KINDS = ("profiles", "lights_up", "lights_down", "durations", "pq", "curves") + CHART_KINDS
+
+
 def file_part(name: str) -> str:
     """A case or feeder name made safe as part of a file name."""
     return re.sub(r"[^\w.+-]", "_", str(name))

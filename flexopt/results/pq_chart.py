@@ -16,8 +16,8 @@ import xarray as xr
 from matplotlib.lines import Line2D
 from matplotlib.patches import Polygon
 
-from flexopt.results.drawing import (HOUR_COLOURS, STATUS_COLOURS, case_title, file_part, interval_groups, new_figure,
-                                     save_png, season_spans, status_handles)
+from flexopt.results.drawing import (CHART_KINDS, HOUR_COLOURS, STATUS_COLOURS, case_title, file_part,
+                                     interval_groups, new_figure, save_png, season_spans, status_handles)
 from flexopt.results.schema import GREEN, ORANGE, RED
 
 CHART_FILL = "#e0e0e0"
@@ -169,10 +169,6 @@ def draw_area_over_year(ds: xr.Dataset):
     ax.legend(fontsize=8, ncol=len(charted_feeders(ds)) + 1, loc="upper left", frameon=False)
     figure.suptitle(f"{case_title(ds)} — the TSO's room at the PCC over the year", fontsize=10, y=1.06)
     return figure
-
-
-#: The kinds of chart figure (the file name after ``<case>_``), in the order they are drawn.
-CHART_KINDS = ("pq_chart", "pq_days", "pq_area")
 
 
 def chart_captions(ds: xr.Dataset, label: str) -> dict[str, tuple[str, str]]:
