@@ -63,7 +63,23 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("file", metavar="FILE", help="scenario file (.flex)")
     export.add_argument("--case", metavar="NAME", help="case whose DERs to place (default: the first)")
     export.add_argument("--out", metavar="DIR", required=True, help="output folder")
+
+    serve = commands.add_parser("serve", help="the workbench in the browser: edit, check, run and compare cases")
+    serve.add_argument("file", nargs="?", metavar="FILE", help="scenario file to open (default: list the scenarios "
+                       "of the current folder)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
+                       "only; another address prints a warning)")
+    serve.add_argument("--port", type=_port, default=8765, help="port (default 8765)")
+    serve.add_argument("--jobs", "-j", type=_positive, default=1, metavar="N",
+                       help="cases a run assesses at once in local processes (default 1); runs are queued")
     return parser
+
+
+def _port(text: str) -> int:
+    value = _positive(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError("a port is a number from 1 to 65535")
+    return value
 
 
 def _sweep_options(command: argparse.ArgumentParser) -> None:
@@ -136,6 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from flexopt.run import report_command
 
             return report_command(args.files, args.out)
+        if args.command == "serve":
+            from flexopt.web.app import serve
+
+            return serve(args.file, args.host, args.port, args.jobs)
         if args.command == "export-nets":
             from flexopt.run import export_nets_command
 

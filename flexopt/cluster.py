@@ -101,7 +101,8 @@ def on_dask(assess_member, jobs_of: dict, scheduler: str, progress, done: int, t
                 if pictures:
                     drawn[member.case] = [Path(p) for p in pictures]
                 done += 1
-                progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s on {scheduler} -> {member.path}")
+                progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s on {scheduler} -> {member.path}",
+                              member.label)
     except BaseException:
         if futures:
             client.cancel(list(futures), force=True)

@@ -32,8 +32,9 @@ class Progress:
 
             self._bar = tqdm(total=total, unit=unit, file=self.stream, dynamic_ncols=True, leave=True)
 
-    def step(self, line: str) -> None:
-        """One step finished: the bar moves, or the line is printed."""
+    def step(self, line: str, member: str | None = None) -> None:
+        """One step finished (of ``member``, a case or placement draw, when known): the bar moves, or the line is
+        printed."""
         if self._bar is not None:
             self._bar.set_postfix_str(line[:60], refresh=False)
             self._bar.update(1)
@@ -55,6 +56,10 @@ class Progress:
                 self._bar.write(line, file=self.stream)
             else:
                 print(line, file=self.stream, flush=True)
+
+    def feeder(self, member: str, feeder: str, line: str) -> None:
+        """A feeder of ``member`` assessed in this process: a :meth:`detail` line (the workbench counts them)."""
+        self.detail(line)
 
     def finish(self) -> None:
         if self._bar is not None:

@@ -16,6 +16,7 @@ from flexopt.errors import FlexoptError, Problem, did_you_mean, known_list
 from flexopt.model import Case, Scenario
 
 if TYPE_CHECKING:
+    from flexopt.progress import Progress
     from flexopt.sweep import Member, ScenarioText
 
 
@@ -32,11 +33,12 @@ def pick_cases(scenario: Scenario, names: list[str] | None) -> list[Case]:
     return [scenario.case(name) for name in dict.fromkeys(wanted)]
 
 
-def _load(file: str) -> tuple[Scenario, "ScenarioText"]:
-    """The scenario, read and hashed once for the whole run, and the text every member parses."""
-    from flexopt.sweep import read_scenario
+def _load(file: str, text: str | None = None) -> tuple[Scenario, "ScenarioText"]:
+    """The scenario, read and hashed once for the whole run, and the text every member parses (``text``: an
+    unsaved text, e.g. the workbench's editor, whose data files are resolved beside ``file``)."""
+    from flexopt.sweep import read_scenario, scenario_from_text
 
-    scenario, warnings, source = read_scenario(file)
+    scenario, warnings, source = read_scenario(file) if text is None else scenario_from_text(text, file)
     for warning in warnings:
         print(warning.format(), file=sys.stderr)
     return scenario, source
@@ -146,10 +148,12 @@ def _case_files(folder: Path, case: str, paths) -> dict:
 
 
 def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool = False, jobs: int = 1,
-                 scheduler: str | None = None, verbose: bool = False, figures: bool = True) -> dict[str, Path]:
+                 scheduler: str | None = None, verbose: bool = False, figures: bool = True, text: str | None = None,
+                 progress: "Progress | None" = None) -> dict[str, Path]:
     """Assess each case and write OUT/<scenario>/<case>.nc, the tables, figures (unless ``figures`` is False)
     and report.html; returns the dataset paths. A rerun whose datasets and outputs are all intact (by the
-    digests of the folder's manifest) writes nothing and prints what the first run printed."""
+    digests of the folder's manifest) writes nothing and prints what the first run printed. ``text``: run this
+    text instead of the file's (see :func:`_load`); ``progress``: where progress goes (default: the console)."""
     import contextlib
     import hashlib
     import io
@@ -159,11 +163,11 @@ def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool 
     from flexopt.results.store import writing
     from flexopt.sweep import plan, run_sweep
 
-    scenario, source = _load(file)
+    scenario, source = _load(file, text)
     cases = pick_cases(scenario, case_names)
     members = [m for m in plan(scenario, cases, Path(out)) if m.draw is None]
     folder = Path(out) / scenario.name
-    progress = _progress(quiet, verbose)
+    progress = progress or _progress(quiet, verbose)
     with output_folder(folder, members, progress):
         manifest = _read_manifest(folder)
         verified = manifest.get("members") or {}

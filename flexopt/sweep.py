@@ -146,6 +146,18 @@ def read_scenario(file: str) -> tuple[Scenario, list[Problem], ScenarioText]:
     return scenario, warnings, source
 
 
+def scenario_from_text(text: str, file: str) -> tuple[Scenario, list[Problem], ScenarioText]:
+    """:func:`read_scenario` for a text not (yet) saved: its data files are resolved beside ``file``."""
+    from flexopt.language.validate import load_scenario_text
+
+    folder = Path(file).resolve().parent
+    scenario, warnings = load_scenario_text(text, file, folder)
+    source = ScenarioText(text, file, str(folder), scenario.text_sha256)
+    _LOADED.clear()
+    _LOADED[(source.sha256, source.folder)] = scenario
+    return scenario, warnings, source
+
+
 def _read_regular(path: Path, limit: int) -> bytes:
     """The bytes of a regular file (never blocking on a FIFO swapped in), at most ``limit``."""
     def refuse(why: str) -> FlexoptError:
@@ -281,7 +293,7 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
     for member in members:
         complete, why = member_state(member, source.sha256, verified)
         if complete:
-            progress.step(f"[skip] {member.label}: already written ({member.path})")
+            progress.step(f"[skip] {member.label}: already written ({member.path})", member.label)
         else:
             todo.append(member)
             if why:
@@ -303,7 +315,8 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
         else:
             for member in todo:
                 def feeder_done(feeder, seconds, label=member.label):
-                    progress.detail(f"  {label}: feeder {feeder.feeder} {seconds:.1f} s, {feeder.power_flows} power "
+                    progress.feeder(label, feeder.feeder,
+                                    f"  {label}: feeder {feeder.feeder} {seconds:.1f} s, {feeder.power_flows} power "
                                     f"flows, {feeder.lopf_solves} LOPF solves, {feeder.exact_checks} exact checks, "
                                     f"{int((feeder.status == 1).sum())} orange, {int((feeder.status == 2).sum())} red")
 
@@ -311,7 +324,7 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
                 if pictures:
                     drawn[member.case] = [Path(p) for p in pictures]
                 done += 1
-                progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s -> {member.path}")
+                progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s -> {member.path}", member.label)
     except KeyboardInterrupt:
         remove_temporaries({m.path.parent for m in todo})
         progress.finish()
@@ -384,7 +397,7 @@ def _in_processes(jobs_of: dict, jobs: int, progress, done: int, total: int, dra
             if pictures:
                 drawn[member.case] = [Path(p) for p in pictures]
             done += 1
-            progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s -> {member.path}")
+            progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s -> {member.path}", member.label)
     except BrokenProcessPool:
         stop_pool(pool)
         raise FlexoptError([Problem("a worker process died during the assessment (out of memory, or killed?)",
