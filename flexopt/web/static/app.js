@@ -413,11 +413,14 @@ async function loadCompare() {
 }
 
 // ---- wiring --------------------------------------------------------------------------------------------
-document.querySelectorAll("#tabs button").forEach((button) => button.addEventListener("click", () => {
-  document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b === button));
-  document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t.id === "tab-" + button.dataset.tab));
-  if (button.dataset.tab === "form") loadForm();
-}));
+function showTab(name) {
+  document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
+  document.querySelectorAll(".tab").forEach((t) => t.classList.toggle("active", t.id === "tab-" + name));
+  sessionStorage.setItem("tab", name);
+  if (name === "form" && state.path) loadForm();
+}
+document.querySelectorAll("#tabs button").forEach((button) => button.addEventListener("click", () => showTab(button.dataset.tab)));
+showTab(sessionStorage.getItem("tab") || "form");
 $("form-scope").addEventListener("change", renderForm);
 $("save-button").addEventListener("click", () => save(false));
 $("save-as-button").addEventListener("click", () => save(true));
