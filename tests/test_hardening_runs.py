@@ -69,8 +69,8 @@ class EditAfterFirst(Progress):
         super().__init__(level=1)
         self.path = path
 
-    def step(self, line: str) -> None:
-        super().step(line)
+    def step(self, line: str, member: str | None = None) -> None:
+        super().step(line, member)
         if line.startswith("[1/"):
             self.path.write_text(EDITED, encoding="utf-8")
 

@@ -182,6 +182,37 @@ def test_a_run_can_be_cancelled_and_leaves_no_half_written_file(client, workspac
     assert client.get(f"/api/runs/{run['id']}/results").status_code == 400
 
 
+def test_runs_wait_in_a_queue_and_go_one_at_a_time(client):
+    first = client.post("/api/runs", json={"path": FILE, "text": TEXT, "cases": ["A"], "figures": False}).json()
+    second = client.post("/api/runs", json={"path": FILE, "text": TEXT + "\n", "cases": ["B"], "figures": False}).json()
+    deadline = time.monotonic() + 30
+    while client.get(f"/api/runs/{first['id']}").json()["state"] == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert client.get(f"/api/runs/{second['id']}").json()["state"] == "queued"  # not beside the first
+    assert [r["id"] for r in client.get("/api/runs").json()["runs"]] == [first["id"], second["id"]]
+    assert client.post(f"/api/runs/{second['id']}/cancel").json() == {"cancelled": True}
+    assert client.get(f"/api/runs/{second['id']}").json()["state"] == "cancelled"
+    client.post(f"/api/runs/{first['id']}/cancel")
+
+
+def test_serve_refuses_a_missing_file_and_a_port_in_use_with_one_message(capsys, workspace: Path, monkeypatch):
+    import socket
+
+    from flexopt.cli import main
+
+    monkeypatch.chdir(workspace)
+    assert main(["serve", "scenarios/missing.flex"]) == 2
+    assert "no such scenario file" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", FILE, "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err and "Traceback" not in err
+
+
 def test_a_run_of_a_text_that_does_not_check_is_refused_with_its_problems(client):
     answer = client.post("/api/runs", json={"path": FILE, "text": TEXT.replace("1.10 pu", "1.10 kg"), "cases": ["A"]})
     assert answer.status_code == 400 and answer.json()["problems"][0]["line"] == 43

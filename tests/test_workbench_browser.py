@@ -110,6 +110,11 @@ def test_a_regulator_marks_an_error_fixes_it_changes_the_reactive_price_runs_and
     page.wait_for_selector("#check-status.good", timeout=30000)
     shoot(page, "3_form", shots)
     text = page.eval_on_selector("#source", "t => t.value")
+    other = page.context.browser.new_page()  # another tab sees the file as saved, not this tab's draft
+    other.goto(url)
+    other.wait_for_selector("#check-status.good", timeout=30000)
+    assert other.eval_on_selector("#source", "t => t.value") == (workspace / FILE).read_text(encoding="utf-8")
+    other.close()
     assert text == (workspace / FILE).read_text(encoding="utf-8").replace("remuneration 0.05 * buy",
                                                                           "remuneration 0.03 * buy")
 

@@ -46,14 +46,19 @@ async function start() {
   refreshRunList();
 }
 
-async function openScenario(path) {
-  const data = await api("/api/scenario?path=" + encodeURIComponent(path));
+// This tab now works on `path`, whose saved text is `saved`.
+function adopt(path, saved) {
   state.path = path;
-  state.saved = data.text;
+  state.saved = saved;
   sessionStorage.setItem("path", path);
   const select = $("scenario-select");
   if (![...select.options].some((o) => o.value === path)) select.add(new Option(path, path));
   select.value = path;
+}
+
+async function openScenario(path) {
+  const data = await api("/api/scenario?path=" + encodeURIComponent(path));
+  adopt(path, data.text);
   const draft = sessionStorage.getItem("draft:" + path);
   editor.setValue(draft !== null ? draft : data.text);
 }
@@ -71,12 +76,7 @@ async function save(asNew) {
       answer = await api("/api/save", { path, text: editor.value, overwrite: true });
     }
     sessionStorage.removeItem("draft:" + state.path);
-    state.path = path;
-    state.saved = editor.value;
-    sessionStorage.setItem("path", path);
-    const select = $("scenario-select");
-    if (![...select.options].some((o) => o.value === path)) select.add(new Option(path, path));
-    select.value = path;
+    adopt(path, editor.value);
     showFileState();
     $("check-status").textContent = `saved ${path}`;
   } catch (error) {
