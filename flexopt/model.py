@@ -187,6 +187,8 @@ class Substation:
     transformer: TransformerData
     busbar_pu: float
     span: Span | None
+    source: str = "declared"  # or "file" / "pandapower": imported whole (`substation NAME from ...`)
+    transformer_name: str | None = None  # the net's name of its HV/MV transformer(s), when imported
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ class CustomerShare:
 class Feeder:
     name: str
     ambit: str | None
-    source: str  # "synthetic", "file" or "pandapower"
+    source: str  # "synthetic", "file", "pandapower" or "substation" (cut from an imported substation's net)
     path: Path | None  # pandapower JSON for "file"
     builder: str | None  # pandapower.networks function for "pandapower"
     length_km: float | None
@@ -231,6 +233,14 @@ class Feeder:
     mix: tuple[CustomerShare, ...]
     load_power_factor: float
     span: Span
+    #: the substation whose busbar supplies the feeder (None: the scenario's declared one)
+    substation: str | None = None
+    #: source "substation": (substation's index in the net, feeder's index in it); see substation_nets
+    net_part: tuple[int, int] | None = None
+    #: imported loads as demand: the feeder's loads peak together at this (their sum of p_mw)
+    demand_peak_mw: float | None = None
+    #: source "substation": the rows of the net's sgen table that are DERs (taken out, placed as DERs)
+    net_der_sgens: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -249,6 +259,7 @@ class Position:
     end: PointOnFeeder | None
     bus: str | None
     span: Span
+    bus_index: int | None = None  # an imported substation's generator: its bus in the net (net.bus index)
 
 
 @dataclass(frozen=True)
@@ -473,9 +484,16 @@ class Scenario:
     calendar: Calendar
     profiles: tuple[ProfileSource, ...]
     conductor_types: tuple[ConductorType, ...]
-    substation: Substation
+    substation: Substation  # the first of ``substations``
     feeders: tuple[Feeder, ...]  # as declared; a case's own are in Case.feeders
     cases: tuple[Case, ...]
+    substations: tuple[Substation, ...] = ()  # every substation of the study (a region: several)
+
+    def substation_of(self, feeder: Feeder | str) -> Substation:
+        """The substation whose busbar supplies a feeder."""
+        name = feeder if isinstance(feeder, str) else feeder.name
+        wanted = next((f.substation for f in self.feeders if f.name == name), None)
+        return next((s for s in self.substations if s.name == wanted), self.substation)
 
     @property
     def folder(self) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import lark
 import pytest
 
-from flexopt.language.syntax import grammar_text
+from flexopt.language.grammar import grammar_text
 
 
 def test_grammar_has_no_lalr_conflicts():

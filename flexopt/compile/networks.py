@@ -95,6 +95,8 @@ def build_networks(scenario: Scenario, case: Case) -> tuple[FeederNet, ...]:
 def build_feeder_net(scenario: Scenario, case: Case, feeder: Feeder) -> FeederNet:
     if feeder.source == "synthetic":
         net, slack, main_path, node_positions = _synthetic_topology(scenario, feeder)
+    elif feeder.source == "substation":
+        net, slack, main_path, node_positions = _substation_topology(scenario, feeder)
     else:
         net, slack, main_path, node_positions = _imported_topology(scenario, feeder)
     loads = _place_loads(net, feeder, node_positions)
@@ -187,6 +189,28 @@ def _imported_topology(scenario: Scenario, feeder: Feeder):
     return net, slack, main_path, positions
 
 
+def _substation_topology(scenario: Scenario, feeder: Feeder):
+    """A feeder of an imported substation, cut out of its net (flexopt/language/substation_nets.py); its
+    generators that are DERs leave the net (placed again as DERs at their buses), the others stay fixed."""
+    from flexopt.language.substation_nets import SubstationNetError, feeder_net, load_net, split_substations
+
+    reference = feeder.path if feeder.path is not None else feeder.builder
+    whole = load_net("file" if feeder.path is not None else "pandapower", reference)
+    k, j = feeder.net_part
+    part = split_substations(whole)[k]
+    try:
+        net = feeder_net(whole, part, part.feeders[j], scenario.substation_of(feeder).busbar_pu, feeder.name)
+    except SubstationNetError as err:
+        raise FlexoptError([Problem(err.detail, feeder.span, err.hint)]) from None
+    net.sgen.drop(net.sgen.index.intersection(list(feeder.net_der_sgens)), inplace=True)
+    slack = part.busbar
+    main_path, distance = _longest_path(net, slack)
+    total = max(distance.values()) or 1.0
+    load_buses = net.load.bus.unique().tolist() if len(net.load) else [b for b in net.bus.index if b != slack]
+    positions = [(int(b), distance.get(int(b), 0.0) / total) for b in load_buses]
+    return net, slack, main_path, positions
+
+
 def _longest_path(net: pp.pandapowerNet, slack: int) -> tuple[tuple[int, ...], dict[int, float]]:
     """Buses from the slack to the electrically farthest bus (by line length), and every bus's distance."""
     import networkx as nx
@@ -210,7 +234,8 @@ CLASS_WEIGHT = {
 def _place_loads(net: pp.pandapowerNet, feeder: Feeder, positions: list[tuple[int, float]]) -> tuple[LoadElement, ...]:
     """One load per node and customer class, sharing the class's demand by position weights."""
     elements: list[LoadElement] = []
-    if feeder.source != "synthetic" and not feeder.demand_mwh_per_year:
+    with_demand = bool(feeder.demand_mwh_per_year or feeder.demand_peak_mw)
+    if feeder.source != "synthetic" and not with_demand:
         for idx, row in net.load.iterrows():
             elements.append(LoadElement(str(row["name"]) if row["name"] is not None else f"load {idx}", int(idx), None,
                                         0.0, float(row.p_mw), float(row.q_mvar)))
@@ -220,7 +245,7 @@ def _place_loads(net: pp.pandapowerNet, feeder: Feeder, positions: list[tuple[in
         net.load.drop(net.load.index, inplace=True)
     else:
         weights_at = {}
-    if not feeder.demand_mwh_per_year:
+    if not with_demand:
         return tuple(elements)
     for share in feeder.mix:
         weigh = CLASS_WEIGHT[share.customer_class]
@@ -344,6 +369,9 @@ def operating_points(feeder_net: FeederNet, case: Case, profiles) -> OperatingPo
     sgen_p = np.zeros((n, len(net.sgen)))
     sgen_q = np.zeros((n, len(net.sgen)))
     sgen_available = np.zeros((n, len(net.sgen)))
+    if len(net.sgen):  # generators that are not DERs stay fixed injections at their own value
+        sgen_p[:] = sgen_available[:] = (net.sgen.p_mw * net.sgen.scaling).fillna(0.0).to_numpy()
+        sgen_q[:] = (net.sgen.q_mvar * net.sgen.scaling).fillna(0.0).to_numpy()
     tan_load = math.tan(math.acos(feeder_net.load_power_factor))
     class_series: dict[str, np.ndarray] = {}
     for load in feeder_net.loads:

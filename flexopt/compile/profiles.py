@@ -340,7 +340,14 @@ def compile_profiles_over(scenario: Scenario, case: Case, days: TypicalDays) -> 
     der_p = {der.name: _der_power(der, shapes, days) for der in case.ders}
     demand: dict[tuple[str, str], np.ndarray] = {}
     for feeder in case.feeders:  # the demand and mix as the case sees them
-        if not feeder.demand_mwh_per_year:
+        if not feeder.demand_mwh_per_year and not feeder.demand_peak_mw:
+            continue
+        if not feeder.demand_mwh_per_year:  # an imported substation's loads: the mix peaks at their sum
+            mixed = sum(share.share * shapes[share.customer_class] for share in feeder.mix)
+            peak = float(np.max(mixed)) if np.size(mixed) else 0.0
+            for share in feeder.mix:
+                scale = feeder.demand_peak_mw / peak if peak > 0 else 0.0
+                demand[(feeder.name, share.customer_class)] = scale * share.share * shapes[share.customer_class]
             continue
         for share in feeder.mix:
             shape = shapes[share.customer_class]

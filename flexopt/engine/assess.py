@@ -102,7 +102,7 @@ def assess_case(scenario: Scenario, case: Case, profiles: CaseProfiles | None = 
             on_feeder(feeders[-1], time.perf_counter() - feeder_started)
     feeders = check_transformer(scenario, case, feeders)
     substation_pq = None
-    if case.study.pq_area_directions:
+    if case.study.pq_area_directions and len(scenario.substations) <= 1:  # a region: a chart per feeder only
         substation_pq = combine_substation([f.pq for f in feeders], *_working_exchange(feeders),
                                            transformer_limit_mva(scenario.substation, case))
     return CaseAssessment(scenario, case, profiles, tuple(feeders), q_price, time.perf_counter() - started,
@@ -286,15 +286,17 @@ def check_transformer(scenario: Scenario, case: Case, feeders: list[FeederAssess
     # points are red already); the others are still checked.
     working_p = {f.feeder: np.nan_to_num(f.p_pcc_mw[:, zero[f.feeder]]) for f in feeders}
     working_q = {f.feeder: np.nan_to_num(f.q_pcc_mvar[:, zero[f.feeder]]) for f in feeders}
-    total_p = sum(working_p.values())
-    total_q = sum(working_q.values())
+    substation = {f.feeder: scenario.substation_of(f.feeder) for f in feeders}  # a region: each its own
+    total_p = {sub.name: sum(working_p[f] for f, s in substation.items() if s is sub) for sub in substation.values()}
+    total_q = {sub.name: sum(working_q[f] for f, s in substation.items() if s is sub) for sub in substation.values()}
     checked = []
     for f in feeders:
-        others_p = total_p - working_p[f.feeder]
-        others_q = total_q - working_q[f.feeder]
+        sub = substation[f.feeder]
+        others_p = total_p[sub.name] - working_p[f.feeder]
+        others_q = total_q[sub.name] - working_q[f.feeder]
         busbar_p, busbar_q = others_p[:, None] + f.p_pcc_mw, others_q[:, None] + f.q_pcc_mvar
-        loading = transformer_loading_percent(scenario.substation, busbar_p, busbar_q)
-        p_hv, q_hv = hv_exchange(scenario.substation, busbar_p, busbar_q)
+        loading = transformer_loading_percent(sub, busbar_p, busbar_q)
+        p_hv, q_hv = hv_exchange(sub, busbar_p, busbar_q)
         f = replace(f, p_hv_mw=p_hv, q_hv_mvar=q_hv)
         over = (loading > case.limits.transformer_loading_percent + LOADING_TOLERANCE_PERCENT) & (f.status != RED)
         if over.any():

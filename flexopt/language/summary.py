@@ -30,9 +30,10 @@ def feeders_table(scenario: Scenario) -> pd.DataFrame:
     rows = []
     for f in scenario.feeders:
         source = {"synthetic": "synthetic", "file": f"file {f.path.name if f.path else ''}",
-                  "pandapower": f"pandapower {f.builder}"}[f.source]
+                  "pandapower": f"pandapower {f.builder}", "substation": "from its substation's net"}[f.source]
         rows.append({
             "feeder": f.name,
+            **({"substation": scenario.substation_of(f).name} if len(scenario.substations) > 1 else {}),
             "ambit": f.ambit or "-",
             "source": source,
             "length_km": f.length_km,
@@ -40,6 +41,7 @@ def feeders_table(scenario: Scenario) -> pd.DataFrame:
             "conductor": f.conductor or "-",
             "demand_gwh_per_y": (f.demand_mwh_per_year or 0.0) / 1000.0,
             "mix": " ".join(f"{s.customer_class} {s.share * 100:g} %" for s in f.mix) or "-",
+            **({"load_peak_mw": f.demand_peak_mw} if any(g.demand_peak_mw for g in scenario.feeders) else {}),
         })
     return pd.DataFrame(rows).set_index("feeder")
 
@@ -122,9 +124,12 @@ def format_summary(scenario: Scenario, file_label: str) -> str:
             f"{_count(cal.representative_days, 'representative day')} and the extreme days of")
         out.append(f"calendar: periods {periods} {_count(cal.hours_per_year, 'hour')}"
                    + (f" ({', '.join(details)})" if details else ""))
-    t = scenario.substation.transformer
-    out.append(f"substation {scenario.substation.name}: {t.rated_mva:g} MVA {t.hv_kv:g}/{t.lv_kv:g} kV, "
-               f"vk {t.vk_percent:g} %, busbar {scenario.substation.busbar_pu:g} pu")
+    for sub in scenario.substations or (scenario.substation,):
+        t = sub.transformer
+        origin = f" ({sub.transformer_name}, imported from its net)" if sub.source != "declared" else ""
+        fed = sum(1 for f in scenario.feeders if scenario.substation_of(f) is sub)
+        out.append(f"substation {sub.name}{origin}: {t.rated_mva:g} MVA {t.hv_kv:g}/{t.lv_kv:g} kV, "
+                   f"vk {t.vk_percent:g} %, busbar {sub.busbar_pu:g} pu, {_count(fed, 'feeder')}")
     out.append("")
     out.append(_noun(len(scenario.feeders), "feeder") + ":")
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60):
@@ -145,8 +150,11 @@ def format_summary(scenario: Scenario, file_label: str) -> str:
             out.append(f"  study: {_count(st.bid_points_per_direction, 'bid point')} per direction, "
                        f"{st.activation} activation, remedies: {', '.join(st.remedies) or 'none'}"
                        + (f", P-Q chart in {st.pq_area_directions} directions" if st.pq_area_directions else ""))
-            out.append("  DER rated power (MW) by kind and feeder:")
             table = der_capacity_table(case, [f.name for f in scenario.feeders])
+            if len(scenario.feeders) > 8:  # a region: one row per feeder reads better than a wide table
+                table = table.T
+            count = f" ({_count(len(case.ders), 'DER')})" if len(case.ders) > 20 else ""
+            out.append(f"  DER rated power (MW) by kind and feeder{count}:")
             out.append(_indent(table.to_string(float_format=lambda v: f"{v:g}") if len(table) else "(no DERs)", 4))
             rules = bid_rules_table(case)
             out.append(f"  {_noun(len(rules), 'bid rule')}:")

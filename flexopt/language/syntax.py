@@ -10,10 +10,7 @@ classes live in :mod:`flexopt.language.tree` and are re-exported here.
 
 from __future__ import annotations
 
-import functools
 import re
-from importlib import resources
-from pathlib import Path
 
 import lark
 from lark import Token, v_args
@@ -22,6 +19,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 
 from flexopt.language import expressions as ex
 from flexopt.errors import FlexoptError, Problem, Span, source_lines
+from flexopt.language.grammar import parser
 from flexopt.language.syntax_errors import check_nesting, syntax_problem
 # the node classes are re-exported: sx.Word, sx.CalendarBlock, ... keep working
 from flexopt.language.tree import (  # noqa: F401
@@ -33,46 +31,6 @@ from flexopt.language.tree import (  # noqa: F401
 
 #: Largest scenario file accepted; scenarios are a few kB, this guards against mistakes.
 MAX_SCENARIO_BYTES = 4 * 1024 * 1024
-
-
-# ---------------------------------------------------------------------------
-# Grammar loading
-# ---------------------------------------------------------------------------
-
-
-def grammar_text() -> str:
-    """The grammar, from the installed package (wheel) or from the source tree."""
-    packaged = resources.files("flexopt").joinpath("grammar", "flexopt.lark")
-    if packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    source_tree = Path(__file__).resolve().parents[2] / "grammar" / "flexopt.lark"
-    if source_tree.is_file():
-        return source_tree.read_text(encoding="utf-8")
-    raise FlexoptError([Problem("the flexopt grammar file is missing from this installation",
-                                hint="reinstall flexopt: pip install --force-reinstall flexopt")])
-
-
-class _WholeWords:
-    """Keywords match whole words only: ``endd`` is the name ``endd``, never ``end`` then ``d``.
-
-    lark's contextual lexer tries only the terminals the parser accepts next. Where a keyword is
-    accepted but a name is not (``at R1 end``), the keyword's plain string would match the start of
-    a longer word. Keeping NAME in every lexer state makes the longest word win; a word that is
-    exactly a keyword accepted there still becomes that keyword (lark folds keywords into NAME), and
-    a word the parser cannot take is reported whole ("unexpected 'endd'"). Passes tokens unchanged.
-    """
-
-    always_accept = ("NAME",)
-
-    def process(self, stream):
-        return stream
-
-
-@functools.lru_cache(maxsize=1)
-def parser() -> lark.Lark:
-    """The LALR parser, built once per process."""
-    return lark.Lark(grammar_text(), parser="lalr", propagate_positions=True, maybe_placeholders=False,
-                     postlex=_WholeWords())
 
 
 # ---------------------------------------------------------------------------
@@ -176,6 +134,21 @@ class _ToSyntax(Transformer_NonRecursive):
     @v_args(meta=True)
     def substation(self, meta, children):
         return SubstationBlock(self.word(children[0]), tuple(children[1:]), self.span_of(meta))
+
+    def _imported_substation(source):  # noqa: N805
+        @v_args(meta=True)
+        def rule(self, meta, children):
+            return SubstationBlock(self.word(children[0]), tuple(children[2:]), self.span_of(meta), source,
+                                   self.word(children[1]))
+        return rule
+
+    substation_file = _imported_substation("file")
+    substation_builder = _imported_substation("pandapower")
+
+    @v_args(meta=True)
+    def sgen_type(self, meta, children):
+        words = [self.word(c) for c in children]
+        return Setting(f"type {words[0].text}", (*words[:2], words[2] if len(words) > 2 else None), self.span_of(meta))
 
     @v_args(meta=True)
     def transformer(self, meta, children):

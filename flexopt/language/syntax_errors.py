@@ -80,7 +80,7 @@ def _expected_words(err: UnexpectedToken | UnexpectedCharacters | UnexpectedEOF,
     terminals = {t.name: t for t in parser.terminals}
     state = getattr(err, "state", None)
     if isinstance(err, UnexpectedCharacters) and hasattr(state, "parse_conf"):
-        # what the parser accepts here: the lexer's own list always holds NAME (see syntax._WholeWords)
+        # what the parser accepts here: the lexer's own list always holds NAME (see grammar._WholeWords)
         # and folds the keywords into it
         accepted = state.parse_conf.states[state.position]
         expected = {name for name in accepted if name in terminals or name == "$END"} or expected

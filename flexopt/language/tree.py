@@ -129,8 +129,10 @@ class TransformerDecl:
 @dataclass(frozen=True)
 class SubstationBlock:
     name: Word
-    settings: tuple[Setting, ...]  # "transformer" (TransformerDecl), "busbar" (Quantity)
-    span: Span
+    settings: tuple[Setting, ...]  # "transformer" (TransformerDecl), "busbar" (Quantity); imported: "busbar",
+    span: Span  # "demand", "mix", "power factor" and "type" ((type, kind, profile or None) Words) as for feeders
+    source: str = "declared"  # or "file" / "pandapower": `substation NAME from ...`
+    reference: Word | None = None  # the file path or builder name
 
 
 @dataclass(frozen=True)

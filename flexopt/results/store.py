@@ -124,6 +124,7 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
     }
     values = {  # CF-1.8 knows no 64-bit integers: indices are int32
         "feeder": [f.feeder for f in feeders], "interval": np.arange(n_t, dtype=np.int32),
+        "feeder_substation": [scenario.substation_of(f.feeder).name for f in feeders],
         "season": days.season.astype(str), "day_type": days.day_type.astype(str),
         "hour": days.hour.astype(np.int32), "weight_h": days.weight_h.astype(float),
         "bid_point": bid_point.astype(np.int32), "der": der_names,
@@ -146,8 +147,9 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
         "v_max_limit_pu": case.limits.v_max_pu,
         "loading_limit_percent": case.limits.line_loading_percent,
         "transformer_loading_limit_percent": case.limits.transformer_loading_percent,
-        "transformer_rated_mva": scenario.substation.transformer.rated_mva,
+        "transformer_rated_mva": scenario.substation.transformer.rated_mva,  # a region: the first substation's
         "busbar_pu": scenario.substation.busbar_pu,
+        "substations": " ".join(s.name for s in scenario.substations or (scenario.substation,)),
         "activation": case.study.activation,
         "reactive_remuneration": case.reactive.mode,
         "remedies": " ".join(case.study.remedies),
@@ -351,13 +353,14 @@ PQ_VARIABLES: dict[str, tuple[str, ...]] = {
 }
 COORDINATES: dict[str, tuple[str, ...]] = {
     **{name: ("interval",) for name in ("interval", "season", "day_type", "hour", "weight_h")},
-    "feeder": ("feeder",), "bid_point": ("bid_point",),
+    "feeder": ("feeder",), "feeder_substation": ("feeder",), "bid_point": ("bid_point",),
     **{name: ("der",) for name in ("der", "der_feeder", "der_kind", "der_element", "der_rated_mw")},
     "load": ("load",), "load_feeder": ("load",),
 }
 #: Units (None for texts) and long_name of each coordinate.
 COORDINATE_ATTRS: dict[str, tuple[str | None, str]] = {
     "feeder": (None, "feeder name as in the scenario"),
+    "feeder_substation": (None, "substation whose MV busbar supplies the feeder"),
     "interval": ("1", "index of the interval (typical-day interval, hour of the year or representative hour)"),
     "season": (None, "season of the interval"),
     "day_type": (None, "day type of the interval (by default working, saturday or holiday)"),

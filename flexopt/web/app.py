@@ -53,7 +53,7 @@ def _message(text: str, hint: str | None = None, status: int = 400) -> JSONRespo
 @lru_cache(maxsize=1)
 def keywords() -> tuple[str, ...]:
     """The words of the language, from the grammar itself, for the editor's highlighting."""
-    from flexopt.language.syntax import grammar_text
+    from flexopt.language.grammar import grammar_text
 
     return tuple(sorted(set(re.findall(r'"([a-z][a-z]*)"', grammar_text()))))
 

@@ -27,6 +27,7 @@ from flexopt.language.validate.context import BLOCK_WORDS, SCOPE_BLOCKS, did_you
 from flexopt.language.validate.ders import DerRules
 from flexopt.language.validate.network import NetworkRules
 from flexopt.language.validate.prices import PriceRules
+from flexopt.language.validate.substations import SubstationRules
 
 __all__ = ["load_scenario", "load_scenario_text", "validate"]
 
@@ -79,7 +80,7 @@ def validate(syntax: sx.ScenarioSyntax, folder: Path) -> tuple[Scenario, list[Pr
 # ---------------------------------------------------------------------------
 
 
-class _Validator(CalendarRules, NetworkRules, DerRules, PriceRules, CaseRules):
+class _Validator(CalendarRules, NetworkRules, SubstationRules, DerRules, PriceRules, CaseRules):
     """The whole validator: the sections above, run in the order of :meth:`run`."""
 
     # -- run ------------------------------------------------------------------
@@ -101,6 +102,8 @@ class _Validator(CalendarRules, NetworkRules, DerRules, PriceRules, CaseRules):
 
         singles: dict[type, object] = {}
         for stmt in statements:
+            if isinstance(stmt, sx.SubstationBlock) and stmt.source != "declared":
+                continue  # `substation NAME from ...`: as many as the region has
             if isinstance(stmt, (sx.CalendarBlock, sx.SubstationBlock) + SCOPE_BLOCKS):
                 kind = type(stmt)
                 if kind in singles:
@@ -116,10 +119,12 @@ class _Validator(CalendarRules, NetworkRules, DerRules, PriceRules, CaseRules):
             self.hours_per_year = calendar.days_per_year * 24
         self.conductor_types = self.conductors([s for s in statements if isinstance(s, sx.ConductorDecl)])
         self.profile_sources([s for s in statements if isinstance(s, sx.ProfileDecl)])
-        substation = self.substation(singles.get(sx.SubstationBlock))
-        self.feeder_list([s for s in statements if isinstance(s, sx.FeederDecl)])
+        imports = [s for s in statements if isinstance(s, sx.SubstationBlock) and s.source != "declared"]
+        declared = self.substation(singles.get(sx.SubstationBlock), required=not imports)
+        substations = ([declared] if declared else []) + self.imported_substations(imports)
+        self.feeder_list([s for s in statements if isinstance(s, sx.FeederDecl)], required=not imports)
         cases = self.cases(statements)
-        if self.problems.has_errors or substation is None or calendar is None:
+        if self.problems.has_errors or not substations or calendar is None:
             return None
         return Scenario(
             name=name,
@@ -129,7 +134,8 @@ class _Validator(CalendarRules, NetworkRules, DerRules, PriceRules, CaseRules):
             calendar=calendar,
             profiles=tuple(self.profiles.values()),
             conductor_types=self.conductor_types,
-            substation=substation,
+            substation=substations[0],
             feeders=tuple(self.feeders.values()),
             cases=cases,
+            substations=tuple(substations),
         )

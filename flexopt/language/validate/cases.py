@@ -172,9 +172,9 @@ class CaseRules(Context):
         prices = self.prices(list(price_decls.values()))
         feeders = self.case_feeders(name, scopes)
         declared_feeders, self.feeders = self.feeders, feeders  # DER positions are checked on the case's feeders
-        ders = self.ders(list(der_decls.values()))
+        ders = {**self.imported_ders, **self.ders(list(der_decls.values()))}  # a declared DER replaces a net's
         self.feeders, self.length_changed_by = declared_feeders, {}
-        declared = set(der_decls)
+        declared = set(der_decls) | set(self.imported_ders)
         if not ancestry_known:
             declared.update(*self.case_ders.values())
         start = _Resolved(limits, study, prices, feeders, ders, frozenset(declared), {},

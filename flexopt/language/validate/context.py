@@ -13,7 +13,7 @@ from flexopt.language import syntax as sx
 from flexopt.language import units as u
 from flexopt.language.series import CsvTable, read_csv_table
 from flexopt.errors import FlexoptError, ProblemCollector, Span, did_you_mean, known_list, shorten
-from flexopt.model import Calendar, Feeder, Price, ProfileSource
+from flexopt.model import Calendar, Der, Feeder, Price, ProfileSource
 
 
 #: The blocks a case may override; each is given at most once per scope.
@@ -69,6 +69,8 @@ class Context:
         self.calendar_model: Calendar | None = None
         self.conductor_names: set[str] = set()
         self.feeders: dict[str, Feeder] = {}
+        self.imported_ders: dict[str, Der] = {}  # the generators of imported substations, as DERs
+        self.net_feeder_buses: dict[str, frozenset[str]] = {}  # bus names of each imported substation's feeder
         self.profiles: dict[str, ProfileSource] = {}
         #: hours of the calendar year, bounding a DER's annual energy (a leap year until the calendar is known)
         self.hours_per_year = 8784

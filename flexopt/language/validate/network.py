@@ -70,8 +70,10 @@ class NetworkRules(Context):
         return tuple(result)
 
 
-    def substation(self, block: sx.SubstationBlock | None) -> Substation | None:
+    def substation(self, block: sx.SubstationBlock | None, required: bool = True) -> Substation | None:
         if block is None:
+            if not required:
+                return None
             self.error("the scenario has no substation", self.syntax.header.span,
                        "add: substation PS { transformer 40 MVA 150/15 kV  busbar 1.0 pu }")
             return None
@@ -109,9 +111,9 @@ class NetworkRules(Context):
         return Substation(block.name.text, data, busbar, block.span)
 
     # -- feeders --------------------------------------------------------------------
-    def feeder_list(self, decls: list[sx.FeederDecl]) -> None:
-        taken: dict[str, Span] = {}
-        if not decls:
+    def feeder_list(self, decls: list[sx.FeederDecl], required: bool = True) -> None:
+        taken: dict[str, Span] = {name: f.span for name, f in self.feeders.items()}
+        if not decls and required:
             self.error("the scenario has no feeder", self.syntax.header.span,
                        "add one, e.g.: feeder R1 rural { length 20 km  sections 20  conductor \"NA2XS2Y 1x185 RM/25 12/20 kV\"  demand 10 GWh/y  mix residential 100 % }")
         for decl in decls:
@@ -328,6 +330,8 @@ class NetworkRules(Context):
                     self.error(names.message(feeder.path), feeder.span, names.hint)
                 return
             known = names
+        elif feeder.source == "substation":
+            names = known = self.net_feeder_buses.get(feeder.name, frozenset())
         elif feeder.source == "pandapower" and feeder.builder in pandapower_builders():
             built = self.__dict__.setdefault("_builder_buses", {})
             if feeder.builder not in built:  # once per builder, however many DERs stand on it

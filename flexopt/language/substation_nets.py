@@ -1,0 +1,245 @@
+"""What a pandapower net of whole substations holds: its HV/MV substations, the feeders that leave
+each MV busbar, and the loads and generators each feeder supplies.
+
+Data only, found on the net's graph as its switches leave it (open switches cut rings, which then
+run radially; out-of-service elements count as absent): the validator names the study's
+substations, feeders and DERs from it, and the compile stage cuts each feeder's net out of the
+whole (:func:`feeder_net`). A net that cannot be used this way raises :class:`SubstationNetError`
+with what to change.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import logging
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+#: `sgen.type` -> kind of DER, compared without case; `type "X" as KIND` in a scenario adds others.
+SGEN_KINDS = {"pv": "pv", "wp": "wind", "wind": "wind", "chp": "chp", "storage": "storage", "hydro": "hydro",
+              "biomass": "biomass"}
+
+
+class SubstationNetError(Exception):
+    """Why a net cannot be imported as substations, and the hint."""
+
+    def __init__(self, detail: str, hint: str) -> None:
+        super().__init__(detail)
+        self.detail, self.hint = detail, hint
+
+
+@dataclass(frozen=True)
+class NetFeeder:
+    """A feeder: the buses a line leaving the MV busbar supplies (the busbar excluded)."""
+
+    label: str  # the first line's name, as an identifier
+    first_line: int
+    buses: tuple[int, ...]
+    loads: tuple[int, ...]  # in-service rows of net.load on those buses
+    sgens: tuple[int, ...]  # in-service rows of net.sgen
+    radial: bool
+
+
+@dataclass(frozen=True)
+class NetSubstation:
+    """An HV/MV substation of the net: its transformer(s), MV busbar and feeders."""
+
+    trafos: tuple[int, ...]  # parallel transformers feeding one busbar are one substation
+    trafo_name: str
+    busbar: int
+    busbar_buses: tuple[int, ...]  # the busbar and the buses fused to it by closed bus-bus switches
+    rated_mva: float
+    hv_kv: float
+    lv_kv: float
+    vk_percent: float
+    vkr_percent: float
+    pfe_kw: float
+    i0_percent: float
+    feeders: tuple[NetFeeder, ...]
+    busbar_loads: int  # loads and generators on the busbar itself, counted with the first feeder (no
+    busbar_sgens: int  # impedance between them and the busbar: only the transformer sees them)
+
+
+def identifier(text: str) -> str:
+    """A net's element name as a scenario name: letters, digits and '_' only."""
+    word = re.sub(r"\W+", "_", str(text)).strip("_")
+    return word if word and not word[0].isdigit() else f"n{word}"
+
+
+@functools.lru_cache(maxsize=8)
+def _builder_net(builder: str):
+    import pandapower.networks as pn
+
+    return getattr(pn, builder)()
+
+
+@functools.lru_cache(maxsize=8)
+def _file_net(path: Path, mtime_ns: int):
+    from flexopt.language.feeder_nets import read_net
+
+    return read_net(path)
+
+
+def load_net(source: str, reference: str | Path):
+    """The whole net of a `substation ... from` statement (a fresh copy; the read is cached).
+    pandapower's advice to install numba is not for flexopt's users: its batch power flow needs none."""
+    logging.getLogger("pandapower.auxiliary").setLevel(logging.ERROR)
+    if source == "pandapower":
+        return copy.deepcopy(_builder_net(str(reference)))
+    path = Path(reference)
+    return copy.deepcopy(_file_net(path, path.stat().st_mtime_ns))
+
+
+def _closed_bus_switch_groups(net) -> dict[int, int]:
+    """Each bus -> the smallest bus it is fused with through closed bus-bus switches."""
+    import networkx as nx
+
+    graph = nx.Graph()
+    graph.add_nodes_from(int(b) for b in net.bus.index)
+    if len(net.switch):
+        closed = net.switch[(net.switch.et == "b") & net.switch.closed]
+        graph.add_edges_from(zip(closed.bus.astype(int), closed.element.astype(int)))
+    return {int(b): min(group) for group in nx.connected_components(graph) for b in group}
+
+
+def _branch_graph(net, without_trafos: frozenset[int]):
+    """Buses joined by the in-service lines and transformers whose switches are closed (MultiGraph:
+    parallel lines stay parallel edges, keyed by (table, index))."""
+    import networkx as nx
+
+    graph = nx.MultiGraph()
+    graph.add_nodes_from(int(b) for b in net.bus.index[net.bus.in_service])
+    open_line = open_trafo = set()
+    if len(net.switch):
+        opened = net.switch[~net.switch.closed]
+        open_line = set(opened.element[opened.et == "l"].astype(int))
+        open_trafo = set(opened.element[opened.et == "t"].astype(int))
+    for idx, row in net.line[net.line.in_service].iterrows():
+        if int(idx) not in open_line:
+            graph.add_edge(int(row.from_bus), int(row.to_bus), key=("line", int(idx)))
+    for idx, row in net.trafo[net.trafo.in_service].iterrows():
+        if int(idx) not in open_trafo and int(idx) not in without_trafos:
+            graph.add_edge(int(row.hv_bus), int(row.lv_bus), key=("trafo", int(idx)))
+    if len(net.switch):
+        closed = net.switch[(net.switch.et == "b") & net.switch.closed]
+        for idx, row in closed.iterrows():
+            graph.add_edge(int(row.bus), int(row.element), key=("switch", int(idx)))
+    return graph
+
+
+def split_substations(net) -> tuple[NetSubstation, ...]:
+    """The HV/MV substations of ``net`` (one per MV busbar an in-service transformer supplies from an
+    external grid), each with its feeders; raises :class:`SubstationNetError` where the net cannot be used."""
+    import networkx as nx
+
+    if len(net.ext_grid[net.ext_grid.in_service]) == 0:
+        raise SubstationNetError("the network has no external grid (ext_grid)", "add one at the HV side of "
+                                 "each HV/MV transformer: pandapower.create_ext_grid(net, hv_bus)")
+    if len(net.gen) and net.gen.in_service.any():
+        raise SubstationNetError(f"the network has {int(net.gen.in_service.sum())} voltage-controlled generators "
+                                 "(gen)", "flexopt assesses generators as static generators (sgen) with a "
+                                 "capability curve; convert them: pandapower.toolbox.replace_gen_by_sgen(net)")
+    if len(net.trafo3w) and net.trafo3w.in_service.any():
+        raise SubstationNetError("the network has three-winding transformers", "replace them by two-winding "
+                                 "ones, or import each MV busbar's feeders with 'feeder ... from file'")
+    no_trafos = _branch_graph(net, frozenset(int(t) for t in net.trafo.index))
+    supply_side = set()
+    for bus in net.ext_grid.bus[net.ext_grid.in_service].astype(int):
+        supply_side |= nx.node_connected_component(no_trafos, bus) if bus in no_trafos else {bus}
+    graph_all = _branch_graph(net, frozenset())
+    supplying = [int(t) for t in net.trafo.index if ("trafo", int(t)) in
+                 {k for _, _, k in graph_all.edges(keys=True)} and int(net.trafo.hv_bus[t]) in supply_side
+                 and int(net.trafo.lv_bus[t]) not in supply_side]
+    if not supplying:
+        raise SubstationNetError("the network has no in-service HV/MV transformer next to its external grid",
+                                 "a net of feeders only is imported with: feeder NAME from file \"...\"")
+    fused = _closed_bus_switch_groups(net)
+    by_busbar: dict[int, list[int]] = {}
+    for t in supplying:
+        by_busbar.setdefault(fused[int(net.trafo.lv_bus[t])], []).append(t)
+    mv = _branch_graph(net, frozenset(supplying))
+    mv.remove_nodes_from(supply_side)
+    busbar_groups = {root: {b for b, r in fused.items() if r == root} for root in by_busbar}
+    owner = {b: root for root, group in busbar_groups.items() for b in group}
+    cut = mv.copy()
+    cut.remove_nodes_from(owner)
+    substations = []
+    for root, trafos in by_busbar.items():
+        group = busbar_groups[root]
+        feeders, seen = [], set()
+        for line in sorted(int(k[1]) for a, b, k in mv.edges(group, keys=True) if k[0] == "line"):
+            row = net.line.loc[line]
+            far = int(row.to_bus) if int(row.from_bus) in group else int(row.from_bus)
+            if far in group or far in seen:
+                continue
+            buses = nx.node_connected_component(cut, far)
+            seen |= buses
+            others = {owner[n] for b in buses for n in mv.neighbors(b) if n in owner} - {root}
+            if others:
+                raise SubstationNetError(
+                    f"the feeder of line '{row['name']}' connects the busbars of two substations (buses "
+                    f"{root} and {min(others)}) through closed switches", "open the switch where the two are "
+                    "meant to be separated (net.switch.closed), as they run in operation")
+            edges = {frozenset((a, b)) for a, b in mv.subgraph(buses | group).edges() if not {a, b} <= group}
+            loads = net.load.index[net.load.in_service & net.load.bus.isin(buses)]
+            sgens = net.sgen.index[net.sgen.in_service & net.sgen.bus.isin(buses)]
+            feeders.append(NetFeeder(identifier(row["name"] if row["name"] else f"line {line}"), line,
+                                     tuple(sorted(int(b) for b in buses)), tuple(int(i) for i in loads),
+                                     tuple(int(i) for i in sgens), len(edges) == len(buses)))
+        on_busbar = net.load.index[net.load.in_service & net.load.bus.isin(list(group))]
+        gens_on_busbar = net.sgen.index[net.sgen.in_service & net.sgen.bus.isin(list(group))]
+        if feeders and (len(on_busbar) or len(gens_on_busbar)):  # no impedance to them: the first feeder's
+            first = feeders[0]
+            feeders[0] = replace(first, loads=first.loads + tuple(int(i) for i in on_busbar),
+                                 sgens=first.sgens + tuple(int(i) for i in gens_on_busbar))
+        t0 = net.trafo.loc[trafos[0]]
+        names = [str(net.trafo.name[t]) for t in trafos if net.trafo.name[t]]
+        in_group = list(group)
+        substations.append(NetSubstation(
+            tuple(trafos), " + ".join(names) or f"transformer {trafos[0]}", int(net.trafo.lv_bus[trafos[0]]),
+            tuple(sorted(group)), float((net.trafo.sn_mva[trafos] * net.trafo.parallel[trafos]).sum()),
+            float(t0.vn_hv_kv), float(t0.vn_lv_kv), float(t0.vk_percent), float(t0.vkr_percent),
+            float(t0.pfe_kw), float(t0.i0_percent), tuple(feeders),
+            int((net.load.in_service & net.load.bus.isin(in_group)).sum()),
+            int((net.sgen.in_service & net.sgen.bus.isin(in_group)).sum())))
+    return tuple(substations)
+
+
+def feeder_net(net, substation: NetSubstation, feeder: NetFeeder, busbar_pu: float, name: str):
+    """One feeder's own net cut out of the whole: its buses, the MV busbar (closed bus-bus switches
+    fused) as the slack at ``busbar_pu``, the lines, switches, loads and generators among them.
+
+    Transformers inside a radial feeder (MV/LV) lose their phase shift: with no loop through them it
+    turns the angles behind them only, never a magnitude or a flow, and the batch power flow starts flat.
+    """
+    import pandapower as pp
+    import pandapower.toolbox as tb
+
+    keep = list(feeder.buses) + [substation.busbar]
+    for bus in substation.busbar_buses:
+        if bus != substation.busbar:
+            tb.fuse_buses(net, substation.busbar, bus)
+    groups = _closed_bus_switch_groups(net)
+    for bus in feeder.buses:  # closed bus-bus switches inside the feeder: one bus each
+        root = groups[bus]
+        if root != bus and root in feeder.buses and bus in net.bus.index:
+            tb.fuse_buses(net, root, bus)
+    keep = [b for b in keep if b in net.bus.index]
+    part = tb.select_subnet(net, keep, include_switch_buses=False, include_results=False)
+    part.line.drop(part.line.index.difference(part.line.index[part.line.from_bus.isin(keep)
+                                                              & part.line.to_bus.isin(keep)]), inplace=True)
+    part.load.drop(part.load.index.difference(list(feeder.loads)), inplace=True)  # the busbar's own go
+    part.sgen.drop(part.sgen.index.difference(list(feeder.sgens)), inplace=True)  # with the first feeder
+    part.ext_grid.drop(part.ext_grid.index, inplace=True)
+    if len(part.trafo):
+        shifted = part.trafo.shift_degree.fillna(0.0).to_numpy() % 360.0 != 0.0
+        if shifted.any() and not feeder.radial:
+            raise SubstationNetError(f"feeder {name} is meshed through a phase-shifting transformer",
+                                     "open a switch of the loop, as the feeder runs in operation")
+        part.trafo["shift_degree"] = 0.0
+    pp.create_ext_grid(part, substation.busbar, vm_pu=busbar_pu, va_degree=0.0, name="MV busbar")
+    part.name = name
+    part.bus["in_service"] = True
+    return part
