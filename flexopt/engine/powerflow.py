@@ -79,7 +79,10 @@ class BatchPowerFlow:
         self.n_sgen = len(net.sgen)
         self.position_of_bus = {int(label): i for i, label in enumerate(net.bus.index)}
         model = copy.deepcopy(net)
-        pp.toolbox.create_continuous_bus_index(model, start=0)  # same order, labels 0..n-1
+        pp.toolbox.create_continuous_bus_index(model, start=0)  # labels 0..n-1 in the order of the old labels
+        # the model's buses are the net's sorted by label; results keep the net's own order (a net read
+        # from a file or cut out of a substation need not list its buses sorted)
+        self._model_of_net = np.argsort(np.argsort(np.asarray(net.bus.index), kind="stable"), kind="stable")
         open_branch_switches(model)
         # Out-of-service loads and sgens stay columns of the batch, with their injections zeroed.
         self.active = np.concatenate([net.load.in_service.to_numpy(bool), net.sgen.in_service.to_numpy(bool)])
@@ -97,7 +100,8 @@ class BatchPowerFlow:
         self._n_gen = len(self._grid.get_generators())
         ppc = model._ppc
         lookup = model._pd2ppc_lookups["bus"]
-        self.ppc_of_bus = np.asarray(lookup[np.asarray(model.bus.index)], dtype=int)
+        ppc_of_model_bus = np.asarray(lookup[np.asarray(model.bus.index)], dtype=int)
+        self.ppc_of_bus = ppc_of_model_bus[self._model_of_net]  # in the net's order
         if len(set(self.ppc_of_bus)) != len(net.bus):
             raise ValueError("the batch power flow needs a net without fused buses (closed bus-bus switches)")
         internal = ppc["internal"]
@@ -149,7 +153,7 @@ class BatchPowerFlow:
         self.slack_v = complex(internal["V"][self.slack_ppc])
         self.v_init = np.ones((len(net.bus), 1), dtype=complex) * self.slack_v
         # Elements on the busbar itself draw from the transmission grid without crossing a branch.
-        self.at_slack = self.ppc_of_bus[element_bus] == self.slack_ppc
+        self.at_slack = ppc_of_model_bus[element_bus] == self.slack_ppc
 
     # -- batch ------------------------------------------------------------------------
     def solve(self, load_p_mw: np.ndarray, load_q_mvar: np.ndarray, sgen_p_mw: np.ndarray,
@@ -162,7 +166,7 @@ class BatchPowerFlow:
         no_sgen = np.zeros((steps, 0))
         self._sweep.clear()  # a batch fixes its number of rows until cleared
         self._sweep.compute_Vs(gen_p, no_sgen, p, q, self.v_init, MAX_ITERATIONS, TOLERANCE_PU)
-        v = np.asarray(self._sweep.get_voltages())
+        v = np.asarray(self._sweep.get_voltages())[:, self._model_of_net]
         converged = np.isfinite(v).all(axis=1) & (np.abs(v).min(axis=1) > 0)
         v = np.where(converged[:, None], v, np.nan)
         return self.results(v, converged, p[:, self.at_slack].sum(axis=1), q[:, self.at_slack].sum(axis=1))

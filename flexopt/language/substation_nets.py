@@ -40,6 +40,7 @@ class NetFeeder:
     loads: tuple[int, ...]  # in-service rows of net.load on those buses
     sgens: tuple[int, ...]  # in-service rows of net.sgen
     radial: bool
+    storages: tuple[int, ...] = ()  # in-service rows of net.storage
 
 
 @dataclass(frozen=True)
@@ -185,9 +186,11 @@ def split_substations(net) -> tuple[NetSubstation, ...]:
             edges = {frozenset((a, b)) for a, b in mv.subgraph(buses | group).edges() if not {a, b} <= group}
             loads = net.load.index[net.load.in_service & net.load.bus.isin(buses)]
             sgens = net.sgen.index[net.sgen.in_service & net.sgen.bus.isin(buses)]
+            storages = net.storage.index[net.storage.in_service & net.storage.bus.isin(buses)]
             feeders.append(NetFeeder(identifier(row["name"] if row["name"] else f"line {line}"), line,
                                      tuple(sorted(int(b) for b in buses)), tuple(int(i) for i in loads),
-                                     tuple(int(i) for i in sgens), len(edges) == len(buses)))
+                                     tuple(int(i) for i in sgens), len(edges) == len(buses),
+                                     tuple(int(i) for i in storages)))
         on_busbar = net.load.index[net.load.in_service & net.load.bus.isin(list(group))]
         gens_on_busbar = net.sgen.index[net.sgen.in_service & net.sgen.bus.isin(list(group))]
         if feeders and (len(on_busbar) or len(gens_on_busbar)):  # no impedance to them: the first feeder's
@@ -233,6 +236,7 @@ def feeder_net(net, substation: NetSubstation, feeder: NetFeeder, busbar_pu: flo
     part.load.drop(part.load.index.difference(list(feeder.loads)), inplace=True)  # the busbar's own go
     part.sgen.drop(part.sgen.index.difference(list(feeder.sgens)), inplace=True)  # with the first feeder
     part.ext_grid.drop(part.ext_grid.index, inplace=True)
+    part.storage.drop(part.storage.index, inplace=True)  # storage units are DERs, placed as such
     if len(part.trafo):
         shifted = part.trafo.shift_degree.fillna(0.0).to_numpy() % 360.0 != 0.0
         if shifted.any() and not feeder.radial:

@@ -112,7 +112,7 @@ class SubstationRules(Context):
                     feeder_name, None, "substation", path, block.reference.text if path is None else None, None, None,
                     0, None, energy, tuple(mix), pf, block.span, name, (k, j), None if energy is not None else peak)
                 self.net_feeder_buses[feeder_name] = frozenset(str(n) for n in net.bus.name[list(net_feeder.buses)])
-                rows = self.net_ders(net, net_feeder.sgens, feeder_name, name, kinds, block, missing)
+                rows = self.net_ders(net, net_feeder.sgens, net_feeder.storages, feeder_name, name, kinds, block, missing)
                 self.feeders[feeder_name] = replace(self.feeders[feeder_name], net_der_sgens=rows)
         self.report_missing(block, missing)
         return substations
@@ -136,10 +136,11 @@ class SubstationRules(Context):
             kinds[type_word.text.lower()] = (kind_word.text, profile_word.text if profile_word else None)
         return kinds
 
-    def net_ders(self, net, sgens: tuple[int, ...], feeder: str, substation: str,
+    def net_ders(self, net, sgens: tuple[int, ...], storages: tuple[int, ...], feeder: str, substation: str,
                  kinds: dict[str, tuple[str, str | None]], block: sx.SubstationBlock, missing: Counter) -> tuple[int, ...]:
         """The feeder's static generators as DERs (their rows returned): kind by `sgen.type`, rated power, a
-        profile of the kind; the types without a kind and the kinds without a profile are counted in ``missing``."""
+        profile of the kind; the types without a kind and the kinds without a profile are counted in ``missing``.
+        Its storage units (net.storage) are storage DERs with their rating and energy, idle at the working point."""
         rows = []
         for idx in sgens:
             row = net.sgen.loc[idx]
@@ -148,7 +149,7 @@ class SubstationRules(Context):
             if kind is None:
                 missing[("type", sgen_type)] += 1
                 continue
-            rated = float(row.p_mw) if float(row.p_mw) > 0 else float(row.sn_mva or 0.0)
+            rated = _number(row, "p_mw") if _number(row, "p_mw") > 0 else _number(row, "sn_mva")
             if kind == FIXED or not rated > 0:
                 continue
             profile = profile or (kind if kind in self.profiles else None)
@@ -156,12 +157,27 @@ class SubstationRules(Context):
                 missing[("profile", kind)] += 1
             name = f"{substation}_{identifier(row['name'] if row['name'] else f'sgen {idx}')}"
             name = name if name not in self.imported_ders else f"{name}_{idx}"
-            sn_mva = float(row.sn_mva) if row.sn_mva == row.sn_mva and row.sn_mva else 0.0
+            sn_mva = _number(row, "sn_mva")
             position = Position(feeder, "bus", None, None, str(net.bus.name[int(row.bus)]), block.span, int(row.bus))
             self.imported_ders[name] = Der(name, kind, None, rated, max(rated, sn_mva), None, position,
                                            default_capability(kind, rated), profile, None, 1.0,
                                            "absorbing" if kind in ("pv", "wind", "storage") else "injecting", block.span)
             rows.append(int(idx))
+        for idx in storages:
+            row = net.storage.loc[idx]
+            rated = _number(row, "sn_mva") or abs(_number(row, "p_mw"))
+            energy = _number(row, "max_e_mwh")
+            if not rated > 0:
+                continue
+            if not energy > 0:
+                missing[("storage energy", str(row["name"] or f"storage {idx}"))] += 1
+                continue
+            name = f"{substation}_{identifier(row['name'] if row['name'] else f'storage {idx}')}"
+            name = name if name not in self.imported_ders else f"{name}_storage{idx}"
+            position = Position(feeder, "bus", None, None, str(net.bus.name[int(row.bus)]), block.span, int(row.bus))
+            self.imported_ders[name] = Der(name, "storage", None, rated, rated, energy, position,
+                                           default_capability("storage", rated), None, None, 1.0, "absorbing",
+                                           block.span)
         return tuple(rows)
 
     def report_missing(self, block: sx.SubstationBlock, missing: Counter) -> None:
@@ -170,6 +186,10 @@ class SubstationRules(Context):
                 self.error(f"substation {block.name.text}: {count} static generators of type '{key}' have no "
                            "kind of DER", block.span, f'map the type in the block: type "{key}" as chp '
                            "(or as fixed: kept at its value, never bidding)")
+            elif what == "storage energy":
+                self.error(f"substation {block.name.text}: storage '{key}' has no energy capacity (max_e_mwh)",
+                           block.span, "give it one in the net (net.storage.max_e_mwh) and save it as JSON, "
+                           "or take it out of service (net.storage.in_service = False)")
             else:
                 self.error(f"no profile for the {count} {key} generators of substation {block.name.text}", block.span,
                            f"declare one named like the kind: profile {key} generated {key}, or map the type: "
@@ -180,3 +200,12 @@ def _peak_mw(net, loads: tuple[int, ...]) -> float:
     """The loads' summed peak: their ``p_mw`` times pandapower's ``scaling`` (the value a power flow uses)."""
     rows = list(loads)
     return float((net.load.p_mw[rows] * net.load.scaling[rows]).clip(lower=0).sum())
+
+
+def _number(row, column: str) -> float:
+    """A number of a net's row; 0 where the column is missing or the cell empty (None, NaN)."""
+    try:
+        value = float(row.get(column))
+    except (TypeError, ValueError):
+        return 0.0
+    return value if value == value else 0.0
