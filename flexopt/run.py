@@ -193,7 +193,7 @@ def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool 
                 written = write_outputs(datasets, folder, figures, drawn)
             text = io.StringIO()
             with contextlib.redirect_stdout(text):
-                _print_tables(written.table3, written.table4)
+                _print_tables(written.table3, written.table4, datasets)
                 _print_working_point_notes(datasets)
                 pictures = sum(1 for path in written.paths if path.suffix == ".png")
                 print(f"written to {folder}/: {len(paths)} datasets (.nc), table3 and table4 (.csv, .md), "
@@ -293,14 +293,25 @@ def _progress(quiet: bool, verbose: bool):
     return Progress(0 if quiet else 2 if verbose else 1)
 
 
-def _print_tables(t3: pd.DataFrame, t4: pd.DataFrame) -> None:
+def _print_tables(t3: pd.DataFrame, t4: pd.DataFrame, datasets=None) -> None:
+    from flexopt.results.tables import is_region, table3_substations, table4_substations
+
+    region = bool(datasets) and is_region(datasets)
     with pd.option_context("display.width", 200, "display.max_columns", 40, "display.precision", 3):
+        if region:  # the region first, then its substations, then the feeders
+            print("Table 3 — operating points per substation (% of the bid points that move the PCC, pooled)")
+            print(table3_substations(datasets).round(1).to_string())
+            print()
+            print("Table 4 — flexibility of the region and of each substation")
+            print(table4_substations(datasets).round(3).to_string())
+            print()
         print("Table 3 — operating points per feeder (% of the bid points that move the PCC)")
         print(t3.round(1).to_string())
         print()
-        print("Table 4 — flexibility of the whole substation")
-        print(t4.round(3).to_string())
-        print()
+        if not region:
+            print("Table 4 — flexibility of the whole substation")
+            print(t4.round(3).to_string())
+            print()
 
 
 def _print_working_point_notes(datasets) -> None:

@@ -173,10 +173,14 @@ def _imported_topology(scenario: Scenario, feeder: Feeder):
         raise FlexoptError([Problem(f"the imported network of feeder '{feeder.name}' has no slack (ext_grid)",
                                     feeder.span, "add an external grid at its busbar")])
     if len(net.ext_grid) > 1 or (len(net.gen) and net.gen.in_service.any()):
-        raise FlexoptError([Problem(f"the imported network of feeder '{feeder.name}' has more than one slack or "
-                                    "voltage-controlled generators (gen)", feeder.span,
-                                    "a feeder has one supply point, its MV busbar; model generators as static "
-                                    "generators (sgen) or declare them as DERs")])
+        several = len(net.ext_grid) > 1
+        raise FlexoptError([Problem(f"the imported network of feeder '{feeder.name}' has "
+                                    + ("more than one slack (ext_grid)" if several else "voltage-controlled generators (gen)"),
+                                    feeder.span,
+                                    f"a net of whole substations is imported with: substation {feeder.name} from "
+                                    f"{'pandapower' if feeder.builder else 'file'} \"{feeder.builder or feeder.path.name}\""
+                                    if several else "a feeder has one supply point, its MV busbar; model generators "
+                                    "as static generators (sgen) or declare them as DERs")])
     if len(net.switch) and ((net.switch.et == "b") & net.switch.closed).any():
         raise FlexoptError([Problem(f"the imported network of feeder '{feeder.name}' has closed bus-bus switches",
                                     feeder.span, "fuse those buses first: pandapower.toolbox.fuse_buses(net, b1, b2)")])

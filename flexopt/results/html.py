@@ -191,6 +191,25 @@ def _table4(table4: pd.DataFrame) -> str:
     return "".join(parts)
 
 
+def _region(datasets: Mapping[str, xr.Dataset]) -> list[tuple[str, str, str]]:
+    """A region's own chapter, first after the scenario: Tables 3 and 4 for the region and each substation."""
+    from flexopt.results.tables import DIRECTIONS, TABLE4_ROWS, is_region, table3_substations, table4_substations
+
+    if not is_region(datasets):
+        return []
+    t3 = table3_substations(datasets)
+    parts = ["<p>The region adds up its substations; each substation adds up its own feeders, whose exchange "
+             "its own transformer carries (each transformer is checked on its feeders only).</p>",
+             "<h3>Table 3 — operating points per substation (% of the counted bid points, pooled)</h3>",
+             _table3(t3).replace("<th>feeder</th>", "<th>substation</th>")]
+    t4 = table4_substations(datasets).rename(index=dict(TABLE4_ROWS))
+    for direction in DIRECTIONS:
+        own = t4.xs(direction, axis=1, level="direction")
+        parts.append(f"<h3>Table 4 per substation — {'upward' if direction == 'up' else 'downward'} offers</h3>"
+                     + _table(own, 3))
+    return [("region", "The region: its substations", "".join(parts))]
+
+
 def _rules(datasets: Mapping[str, xr.Dataset]) -> str:
     from flexopt.results.tables import rule_differences
 
@@ -223,7 +242,7 @@ def write_report(datasets: Mapping[str, xr.Dataset], folder: Path, table3: pd.Da
                  figures: Sequence[Path], extra: Sequence[FigureSection] = (), figures_note: str | None = None) -> Path:
     """report.html in ``folder``: contents, summary, rule differences, Tables 3 and 4, red reasons, every
     figure embedded (the run's, then ``extra``), provenance."""
-    from flexopt.results.tables import working_point_notes
+    from flexopt.results.tables import is_region, working_point_notes
 
     first = next(iter(datasets.values()))
     scenario = str(first.attrs.get("scenario", ""))
@@ -235,11 +254,13 @@ def write_report(datasets: Mapping[str, xr.Dataset], folder: Path, table3: pd.Da
                           for i, (title, group) in enumerate(by_title.items()))
     chapters = [  # (anchor, heading, body)
         ("scenario", "Scenario", _summary(datasets) + f"<p>{html.escape(COUNTING)}</p>"),
+        *_region(datasets),
         ("rules", "Rules that differ between the cases", _rules(datasets)),
         ("table3", "Table 3 — operating points per feeder (% of the counted bid points)", _table3(table3)
          + "".join(f"<p class=warning>{html.escape(note)}</p>" for note in working_point_notes(datasets))),
         ("reds", "Red points by reason", _reds(datasets)),
-        ("table4", "Table 4 — flexibility of the whole substation", _table4(table4)),
+        ("table4", f"Table 4 — flexibility of the whole {'region' if is_region(datasets) else 'substation'}",
+         _table4(table4)),
         ("figures", "Figures", figure_html or f"<p>{html.escape(figures_note or 'No figures.')}</p>"),
         ("provenance", "Provenance", _provenance(datasets)),
     ]
@@ -285,5 +306,7 @@ def write_outputs(datasets: Mapping[str, xr.Dataset], folder: Path, figures: boo
         pictures = write_figures(datasets, folder, drawn)
     report = write_report(datasets, folder, table3, table4, pictures, extra if figures else (),
                           None if figures else "Figures were not drawn (flexopt run --no-figures).")
-    tables = [folder / n for n in ("table3.csv", "table3.md", "table4.csv", "table4.md")]
+    tables = [folder / n for n in ("table3.csv", "table3.md", "table4.csv", "table4.md", "table3_substations.csv",
+                                   "table3_substations.md", "table4_substations.csv", "table4_substations.md")
+              if (folder / n).exists()]
     return WrittenReport(table3, table4, tuple(tables + pictures + [report]))

@@ -88,32 +88,75 @@ def feasible_points(ds: xr.Dataset, direction: str) -> FeasiblePoints:
                           at_point("redispatch_mw"), at_point("redispatch_cost_eur_per_h"), hv_delivered)
 
 
-def status_shares(ds: xr.Dataset) -> pd.DataFrame:
-    """Share (%) of green, orange and red points per feeder, over the points that move the PCC."""
+def status_shares(ds: xr.Dataset, groups: Mapping[str, list[str]] | None = None,
+                  index_name: str = "feeder") -> pd.DataFrame:
+    """Share (%) of green, orange and red points per feeder (or per group of feeders, their points pooled),
+    over the points that move the PCC."""
     moved = ((ds.bid_point != 0) & (np.abs(ds.quantity_mw) > 1e-9)).transpose("feeder", "interval", "bid_point")
     status_all = ds.status.transpose("feeder", "interval", "bid_point")
     violating = working_point_violations(ds)
     unsolved = no_power_flow(ds).transpose("feeder", "interval", "bid_point")
     # each point counts the hours of the year it stands for (typical days: the days of its season and day type)
     hours = np.broadcast_to(ds.weight_h.values[:, None], moved.shape[1:])
+    groups = {str(f): [f] for f in ds.feeder.values} if groups is None else groups
     rows = {}
-    for feeder in ds.feeder.values:
-        counted = moved.sel(feeder=feeder).values
-        status, weight = status_all.sel(feeder=feeder).values[counted], hours[counted]
+    for name, feeders in groups.items():
+        counted = moved.sel(feeder=feeders).values
+        status, weight = status_all.sel(feeder=feeders).values[counted], np.broadcast_to(hours, counted.shape)[counted]
         n = len(status)
 
         def share(flags):
             return 100.0 * float(np.average(flags, weights=weight)) if n else np.nan
 
-        rows[str(feeder)] = {
+        rows[name] = {
             "points": n,
             "green_percent": share(status == GREEN),
             "orange_percent": share(status == ORANGE),
             "red_percent": share(status == RED),
-            "no_power_flow_percent": share(unsolved.sel(feeder=feeder).values[counted]),
-            "working_point_violations": int(violating.sel(feeder=feeder).sum()),
+            "no_power_flow_percent": share(unsolved.sel(feeder=feeders).values[counted]),
+            "working_point_violations": int(violating.sel(feeder=feeders).sum()),
         }
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("feeder")
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(index_name)
+
+
+def substation_groups(ds: xr.Dataset) -> dict[str, list[str]]:
+    """A region's groups of feeders: ``region`` (all of them) first, then each substation's; empty for a
+    study of one substation (whose Table 4 is the substation's)."""
+    if "feeder_substation" not in ds.coords or len(set(ds.feeder_substation.values)) < 2:
+        return {}
+    groups: dict[str, list[str]] = {REGION: [str(f) for f in ds.feeder.values]}
+    for feeder, substation in zip(ds.feeder.values, ds.feeder_substation.values):
+        groups.setdefault(str(substation), []).append(str(feeder))
+    return groups
+
+
+#: The row and column of a region's tables that add up all of its substations.
+REGION = "region"
+
+
+def table3_substations(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
+    """Table 3 of a region: a row for the region, then one per substation (the points of its feeders pooled)."""
+    refuse_mixed_texts(datasets)
+    parts = {case: status_shares(ds, substation_groups(ds), "substation") for case, ds in datasets.items()}
+    return pd.concat(parts, axis=1, names=["case", "share"])
+
+
+def table4_substations(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
+    """Table 4 of a region: columns (case, substation, direction), the region first."""
+    refuse_mixed_texts(datasets)
+    columns = {}
+    for case, ds in datasets.items():
+        for name, feeders in substation_groups(ds).items():
+            for direction in DIRECTIONS:
+                columns[(case, name, direction)] = substation_metrics(ds.sel(feeder=feeders), direction)
+    frame = pd.DataFrame(columns)
+    frame.columns.names = ["case", "substation", "direction"]
+    frame.index.name = "metric"
+    return frame.loc[[key for key, _ in TABLE4_ROWS]]
+
+
+def is_region(datasets: Mapping[str, xr.Dataset]) -> bool:
+    return any(substation_groups(ds) for ds in datasets.values())
 
 
 def working_point_violations(ds: xr.Dataset) -> xr.DataArray:
@@ -253,6 +296,23 @@ def tidy_table4(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
     return _tidy(rows, ["case", "direction", "metric", "unit", "value"])
 
 
+def tidy_table3_substations(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
+    """A region's Table 3 in long form: (case, substation, metric, value, unit), the region first."""
+    frame = table3_substations(datasets)
+    rows = [(case, str(name), *metric_unit(key), frame.loc[name, (case, key)])
+            for case in frame.columns.get_level_values(0).unique() for name in frame.index
+            for key in frame[case].columns]
+    return _tidy(rows, ["case", "substation", "metric", "unit", "value"])
+
+
+def tidy_table4_substations(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
+    """A region's Table 4 in long form: (case, substation, direction, metric, value, unit)."""
+    frame = table4_substations(datasets)
+    rows = [(case, name, direction, *metric_unit(key), frame.loc[key, (case, name, direction)])
+            for case, name, direction in frame.columns for key in frame.index]
+    return _tidy(rows, ["case", "substation", "direction", "metric", "unit", "value"])
+
+
 def tidy_compare(frame: pd.DataFrame) -> pd.DataFrame:
     """compare.csv in long form from ``run.compare_table``: (case, statistic, direction, metric, value, unit);
     statistic is ``assessed`` for the case, ``placements min|median|max`` over its placement draws."""
@@ -312,8 +372,16 @@ def write_tables(datasets: Mapping[str, xr.Dataset], folder: Path) -> tuple[pd.D
     write_text_atomic(folder / "table3.csv", tidy_csv(tidy_table3(datasets)))
     write_text_atomic(folder / "table4.csv", tidy_csv(tidy_table4(datasets)))
     write_text_atomic(folder / "table3.md", "# Table 3: operating points per feeder (%)\n\n" + to_markdown(t3, digits=1))
-    write_text_atomic(folder / "table4.md", "# Table 4: flexibility of the whole substation\n\n"
+    region = is_region(datasets)
+    write_text_atomic(folder / "table4.md", f"# Table 4: flexibility of the whole {'region' if region else 'substation'}\n\n"
                + to_markdown(t4, dict(TABLE4_ROWS), digits=3))
+    if region:  # the region's substations each on their own, the region first
+        write_text_atomic(folder / "table3_substations.csv", tidy_csv(tidy_table3_substations(datasets)))
+        write_text_atomic(folder / "table4_substations.csv", tidy_csv(tidy_table4_substations(datasets)))
+        write_text_atomic(folder / "table3_substations.md", "# Table 3 per substation: operating points (%)\n\n"
+                          + to_markdown(table3_substations(datasets), digits=1))
+        write_text_atomic(folder / "table4_substations.md", "# Table 4 per substation, the region first\n\n"
+                          + to_markdown(table4_substations(datasets), dict(TABLE4_ROWS), digits=3))
     return t3, t4
 
 

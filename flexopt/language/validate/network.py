@@ -177,6 +177,10 @@ class NetworkRules(Context):
                 if builder not in choices:
                     self.error(f"pandapower.networks has no network builder '{builder}'", decl.reference.span,
                                did_you_mean(builder, choices) or "e.g. \"create_cigre_network_mv\"")
+                elif not changed and _slacks(builder) > 1:
+                    self.error(f"pandapower.networks.{builder}() holds {_slacks(builder)} substations (external grids),"
+                               " not one feeder", decl.reference.span,
+                               f'import them whole: substation {decl.name.text} from pandapower "{builder}"')
         demand = None
         if "demand" in singles:
             demand = self.value(singles["demand"].value, u.ENERGY_PER_YEAR, "the annual demand", minimum=0, maximum=1e7)
@@ -401,3 +405,14 @@ def pandapower_builders() -> tuple[str, ...]:
         if getattr(obj, "__module__", "").startswith("pandapower.networks"):
             names.append(name)
     return tuple(sorted(names))
+
+
+@functools.lru_cache(maxsize=16)
+def _slacks(builder: str) -> int:
+    """External grids of a builder's net (0 where it cannot be built: the run says why)."""
+    from flexopt.language.substation_nets import load_net
+
+    try:
+        return len(load_net("pandapower", builder).ext_grid)
+    except Exception:  # noqa: BLE001 - a builder that needs arguments is reported when it is built
+        return 0
