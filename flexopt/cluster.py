@@ -4,7 +4,6 @@ the members there (``flexopt run/compare --scheduler tcp://HOST:PORT``); see ``f
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from flexopt.errors import FlexoptError, Problem
 
@@ -74,10 +73,10 @@ def connect_scheduler(scheduler: str):
     return client
 
 
-def on_dask(assess_member, jobs_of: dict, scheduler: str, progress, done: int, total: int, drawn: dict) -> None:
-    """Run ``assess_member(*jobs_of[member])`` for every member on the cluster, the scenario text scattered once
-    per worker; the pictures each member drew are recorded in ``drawn``. The sweep passes its member function in,
-    so this module does not import the sweep back."""
+def on_dask(function, jobs_of: dict, scheduler: str, on_result) -> None:
+    """Run ``function(*jobs_of[key])`` for every key (a member, or a region's substation of one) on the cluster,
+    the scenario text (every task's first argument) scattered once per worker; ``on_result(key, result)`` here
+    as each finishes. The sweep passes its functions in, so this module does not import the sweep back."""
     from concurrent.futures import CancelledError
 
     from distributed import as_completed
@@ -88,21 +87,17 @@ def on_dask(assess_member, jobs_of: dict, scheduler: str, progress, done: int, t
         with client.as_current():  # as_completed looks for the current client
             source = next(iter(jobs_of.values()))[0]
             shared = client.scatter(source, broadcast=True, hash=False)  # the text travels once per worker
-            futures = {client.submit(assess_member, shared, *jobs_of[m][1:], pure=False,
-                                     key=f"flexopt-{m.label}-{time.time_ns()}"): m for m in jobs_of}
+            futures = {client.submit(function, shared, *jobs_of[m][1:], pure=False,
+                                     key=f"flexopt-{m.label.replace(' ', '-')}-{time.time_ns()}"): m for m in jobs_of}
             for future in as_completed(list(futures)):
                 member = futures[future]
                 try:
-                    _, seconds, pictures = future.result()
+                    result = future.result()
                 except CancelledError:
                     raise FlexoptError([Problem(f"the dask scheduler at {scheduler} dropped {member.label} (lost "
                                                 "connection or worker)", None, "finished datasets are kept; run "
                                                 "the same command again to resume")]) from None
-                if pictures:
-                    drawn[member.case] = [Path(p) for p in pictures]
-                done += 1
-                progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s on {scheduler} -> {member.path}",
-                              member.label)
+                on_result(member, result)
     except BaseException:
         if futures:
             client.cancel(list(futures), force=True)

@@ -239,20 +239,47 @@ def is_complete(path: Path, scenario_sha256: str, case: str, draw: int | None) -
     return member_state(Member(case, draw, path), scenario_sha256)[0]
 
 
+def _member_case(source: ScenarioText, case_name: str, draw: int | None) -> tuple[Scenario, Case]:
+    scenario = source.load()
+    case = scenario.case(case_name)
+    return scenario, case if draw is None else placement_draw(scenario, case, draw)
+
+
+def assess_part(source: ScenarioText, case_name: str, draw: int | None, substation: str) -> tuple[tuple, float]:
+    """One substation of a member (a region's task in a worker or on the cluster): its feeders assessed and
+    its transformer checked; returns (the feeders' assessments, seconds)."""
+    from flexopt.compile.profiles import compile_profiles
+    from flexopt.engine.assess import assess_substation
+
+    started = time.perf_counter()
+    scenario, case = _member_case(source, case_name, draw)
+    feeders = assess_substation(scenario, case, compile_profiles(scenario, case), substation)
+    return feeders, time.perf_counter() - started
+
+
+@dataclass(frozen=True)
+class Part:
+    """A region's member split by substation: each substation one task of a parallel run."""
+
+    member: Member
+    substation: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.member.label} {self.substation}"
+
+
 def run_member(source: ScenarioText, case_name: str, draw: int | None, path: str,
-               on_feeder: Callable | None = None) -> tuple[str, float]:
-    """Assess one member of ``source`` and write its dataset atomically; returns (path, seconds). Runs in
-    any worker."""
+               on_feeder: Callable | None = None, parts: dict | None = None) -> tuple[str, float]:
+    """Assess one member of ``source`` (its substations in ``parts`` assessed already) and write its dataset
+    atomically; returns (path, seconds). Runs in any worker."""
     from flexopt.engine.assess import assess_case
     from flexopt.compile.profiles import compile_profiles
     from flexopt.results.store import to_dataset, write_dataset
 
     started = time.perf_counter()
-    scenario = source.load()
-    case = scenario.case(case_name)
-    if draw is not None:
-        case = placement_draw(scenario, case, draw)
-    assessment = assess_case(scenario, case, compile_profiles(scenario, case), on_feeder)
+    scenario, case = _member_case(source, case_name, draw)
+    assessment = assess_case(scenario, case, compile_profiles(scenario, case), on_feeder, parts)
     from flexopt.results.tables import case_settings
 
     ds = to_dataset(assessment)
@@ -263,11 +290,11 @@ def run_member(source: ScenarioText, case_name: str, draw: int | None, path: str
 
 
 def assess_member(source: ScenarioText, case_name: str, draw: int | None, path: str, figures: str | None = None,
-                  on_feeder: Callable | None = None) -> tuple[str, float, list[str]]:
+                  on_feeder: Callable | None = None, parts: dict | None = None) -> tuple[str, float, list[str]]:
     """:func:`run_member`, then, with a ``figures`` folder, the case's figures drawn from the stored dataset
     (in the same worker, so drawing overlaps the other members' assessments); returns (path, seconds,
     figure paths)."""
-    path, seconds = run_member(source, case_name, draw, path, on_feeder)
+    path, seconds = run_member(source, case_name, draw, path, on_feeder, parts)
     if figures is None:
         return path, seconds, []
     from flexopt.results.figures import case_figures
@@ -306,12 +333,27 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
     try:
         jobs_of = {m: (source, m.case, m.draw, str(m.path), None if figures is None or m.draw is not None
                        else str(figures)) for m in todo}
-        if scheduler:
+        finished = [done]
+
+        def member_done(member: Member, result: tuple, where: str = "") -> None:
+            _, seconds, pictures = result
+            if pictures:
+                drawn[member.case] = [Path(p) for p in pictures]
+            finished[0] += 1
+            progress.step(f"[{finished[0]}/{total}] {member.label}: {seconds:.1f} s{where} -> {member.path}",
+                          member.label)
+
+        substations = _substations(scenario)
+        parallel = bool(scheduler) or jobs > 1
+        if parallel and len(substations) > 1:  # a region: one task per substation and member
+            _by_substation(jobs_of, substations, jobs, scheduler, progress, member_done)
+        elif scheduler:
             from flexopt.cluster import on_dask
 
-            on_dask(assess_member, jobs_of, scheduler, progress, done, total, drawn)
+            on_dask(assess_member, jobs_of, scheduler,
+                    lambda member, result: member_done(member, result, f" on {scheduler}"))
         elif jobs > 1 and len(todo) > 1:
-            _in_processes(jobs_of, jobs, progress, done, total, drawn)
+            _in_processes(assess_member, jobs_of, jobs, member_done)
         else:
             for member in todo:
                 def feeder_done(feeder, seconds, label=member.label):
@@ -371,7 +413,35 @@ def _environment(values: dict[str, str]):
                 os.environ[name] = value
 
 
-def _in_processes(jobs_of: dict, jobs: int, progress, done: int, total: int, drawn: dict) -> None:
+def _substations(scenario: Scenario) -> tuple[str, ...]:
+    return tuple(sub.name for sub in scenario.substations or (scenario.substation,))
+
+
+def _by_substation(jobs_of: dict, substations: tuple[str, ...], jobs: int, scheduler: str | None, progress,
+                   member_done: Callable) -> None:
+    """A region's members, each split into one task per substation (in worker processes or on the cluster);
+    a member whose substations are all in is combined and written here, its figures drawn here."""
+    tasks = {Part(member, sub): (args[0], args[1], args[2], sub) for member, args in jobs_of.items() for sub in substations}
+    parts: dict[Member, dict[str, tuple]] = {member: {} for member in jobs_of}
+
+    def part_done(part: Part, result: tuple) -> None:
+        feeders, seconds = result
+        parts[part.member][part.substation] = feeders
+        progress.feeder(part.member.label, part.substation, f"  {part.label}: {len(feeders)} feeders {seconds:.1f} s")
+        if len(parts[part.member]) == len(substations):
+            member_done(part.member, assess_member(*jobs_of[part.member], None, parts.pop(part.member)))
+
+    if scheduler:
+        from flexopt.cluster import on_dask
+
+        on_dask(assess_part, tasks, scheduler, part_done)
+    else:
+        _in_processes(assess_part, tasks, jobs, part_done)
+
+
+def _in_processes(function: Callable, jobs_of: dict, jobs: int, on_result: Callable) -> None:
+    """``function(*jobs_of[key])`` for every key in ``jobs`` worker processes; ``on_result(key, result)``
+    here as each one finishes."""
     import concurrent.futures as cf
     import multiprocessing
     import threading
@@ -385,19 +455,14 @@ def _in_processes(jobs_of: dict, jobs: int, progress, done: int, total: int, dra
     try:  # the pool starts one worker per submit until it has them all
         with _environment(SINGLE_THREADED):
             pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start)
-            futures = {pool.submit(assess_member, *jobs_of[m]): m for m in todo[:workers]}
+            futures = {pool.submit(function, *jobs_of[m]): m for m in todo[:workers]}
     finally:
         if main:
             signal.signal(signal.SIGINT, previous)
     try:
-        futures.update({pool.submit(assess_member, *jobs_of[m]): m for m in todo[workers:]})
+        futures.update({pool.submit(function, *jobs_of[m]): m for m in todo[workers:]})
         for future in cf.as_completed(futures):
-            member = futures[future]
-            _, seconds, pictures = future.result()
-            if pictures:
-                drawn[member.case] = [Path(p) for p in pictures]
-            done += 1
-            progress.step(f"[{done}/{total}] {member.label}: {seconds:.1f} s -> {member.path}", member.label)
+            on_result(futures[future], future.result())
     except BrokenProcessPool:
         stop_pool(pool)
         raise FlexoptError([Problem("a worker process died during the assessment (out of memory, or killed?)",

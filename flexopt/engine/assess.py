@@ -21,7 +21,7 @@ import numpy as np
 from flexopt.language import expressions as ex
 from flexopt.compile.bids import BidBook, BidPoints, Resource, bid_points, compile_bids, setpoints
 from flexopt.model import Case, Scenario
-from flexopt.compile.networks import (FeederNet, build_networks, hv_exchange, operating_points,
+from flexopt.compile.networks import (FeederNet, build_feeder_net, hv_exchange, operating_points,
                                       transformer_loading_percent)
 from flexopt.engine.powerflow import BatchPowerFlow, q_over_p
 from flexopt.engine.pq_area import FeederPq, SubstationPq, chart_feeder, combine_substation
@@ -89,24 +89,50 @@ class CaseAssessment:
 
 
 def assess_case(scenario: Scenario, case: Case, profiles: CaseProfiles | None = None,
-                on_feeder: Callable[[FeederAssessment, float], None] | None = None) -> CaseAssessment:
-    """Assess every feeder of a case, then the shared transformer; ``on_feeder`` hears of each feeder done."""
+                on_feeder: Callable[[FeederAssessment, float], None] | None = None,
+                parts: dict[str, tuple[FeederAssessment, ...]] | None = None) -> CaseAssessment:
+    """Assess every feeder of a case, then each substation's transformer; ``on_feeder`` hears of each feeder
+    done. ``parts``: substations already assessed elsewhere (:func:`assess_substation` in other processes)."""
     started = time.perf_counter()
     profiles = profiles or compile_profiles(scenario, case)
+    parts = dict(parts or {})
+    for substation in substation_names(scenario):
+        if substation not in parts:
+            parts[substation] = assess_substation(scenario, case, profiles, substation, on_feeder)
+    by_name = {f.feeder: f for part in parts.values() for f in part}
+    feeders = [by_name[f.name] for f in case.feeders]
+    return combine_case(scenario, case, profiles, feeders, time.perf_counter() - started)
+
+
+def substation_names(scenario: Scenario) -> tuple[str, ...]:
+    """The substations of a study, each assessed on its own (a task of its own in a parallel run)."""
+    return tuple(s.name for s in scenario.substations or (scenario.substation,))
+
+
+def assess_substation(scenario: Scenario, case: Case, profiles: CaseProfiles, substation: str,
+                      on_feeder: Callable[[FeederAssessment, float], None] | None = None) -> tuple[FeederAssessment, ...]:
+    """The feeders one substation supplies, assessed, then its transformer checked on their exchanges."""
     q_price = reactive_price(case, profiles)
     feeders = []
-    for feeder_net in build_networks(scenario, case):
+    for feeder in case.feeders:
+        if scenario.substation_of(feeder.name).name != substation:
+            continue
         feeder_started = time.perf_counter()
-        feeders.append(assess_feeder(feeder_net, case, profiles, q_price))
+        feeders.append(assess_feeder(build_feeder_net(scenario, case, feeder), case, profiles, q_price))
         if on_feeder is not None:
             on_feeder(feeders[-1], time.perf_counter() - feeder_started)
-    feeders = check_transformer(scenario, case, feeders)
+    return tuple(check_transformer(scenario, case, feeders))
+
+
+def combine_case(scenario: Scenario, case: Case, profiles: CaseProfiles, feeders: list[FeederAssessment],
+                 seconds: float) -> CaseAssessment:
+    """The case's assessment from its feeders (transformers checked): the substation's P-Q chart added."""
+    q_price = reactive_price(case, profiles)
     substation_pq = None
     if case.study.pq_area_directions and len(scenario.substations) <= 1:  # a region: a chart per feeder only
         substation_pq = combine_substation([f.pq for f in feeders], *_working_exchange(feeders),
                                            transformer_limit_mva(scenario.substation, case))
-    return CaseAssessment(scenario, case, profiles, tuple(feeders), q_price, time.perf_counter() - started,
-                          substation_pq)
+    return CaseAssessment(scenario, case, profiles, tuple(feeders), q_price, seconds, substation_pq)
 
 
 def transformer_limit_mva(substation, case: Case) -> float:
