@@ -253,8 +253,16 @@ def assess_part(source: ScenarioText, case_name: str, draw: int | None, substati
 
     started = time.perf_counter()
     scenario, case = _member_case(source, case_name, draw)
-    feeders = assess_substation(scenario, case, compile_profiles(scenario, case), substation)
+    key = (source.sha256, case_name, draw)
+    if key not in _PROFILES:  # a worker's later substations of the same member reuse them
+        _PROFILES.clear()
+        _PROFILES[key] = compile_profiles(scenario, case)
+    feeders = assess_substation(scenario, case, _PROFILES[key], substation)
     return feeders, time.perf_counter() - started
+
+
+#: The profiles of the member a worker process last assessed a substation of.
+_PROFILES: dict[tuple, object] = {}
 
 
 @dataclass(frozen=True)

@@ -285,3 +285,64 @@ def test_a_region_is_assessed_with_each_transformer_checked_on_its_own_feeders()
         busbar_q = sum(np.nan_to_num(g.q_pcc_mvar[:, zero]) for g in mates)
         expected_p, _ = hv_exchange(sub, busbar_p, busbar_q)
         assert np.allclose(f.p_hv_mw[:, zero], expected_p, atol=1e-9)
+
+
+REGION = ('substation RING from pandapower "simple_mv_open_ring_net" { busbar 1.02 pu }\n'
+          'substation CG from pandapower "create_cigre_network_mv" { busbar 1.03 pu }\n')
+
+
+@pytest.fixture(scope="module")
+def region_runs(tmp_path_factory):
+    """The same small region (three substations) run serially and with one task per substation."""
+    from flexopt.run import run_scenario
+
+    folder = tmp_path_factory.mktemp("region")
+    path = folder / "region.flex"
+    pp.to_json(pn.create_cigre_network_mv(with_der="pv_wind"), str(folder / "cigre.json"))  # PV and WP plants
+    path.write_text(HEADER + REGION.replace('from pandapower "create_cigre_network_mv"', 'from file "cigre.json"'),
+                    encoding="utf-8")
+    for jobs in (1, 2):
+        written = run_scenario(str(path), None, str(folder / f"jobs{jobs}"), quiet=True, jobs=jobs, figures=jobs == 1)
+        assert list(written) == ["A"]
+    return folder
+
+
+def test_a_region_run_with_one_task_per_substation_writes_the_same_dataset_as_a_serial_run(region_runs):
+    import xarray as xr
+
+    serial = xr.open_dataset(region_runs / "jobs1" / "region" / "A.nc")
+    parallel = xr.open_dataset(region_runs / "jobs2" / "region" / "A.nc")
+    assert list(serial.feeder_substation.values) == ["RING", "RING", "CG_1", "CG_2"]
+    for name in ("status", "quantity_mw", "q_support_mvar", "p_hv_mw", "v_max_pu"):
+        np.testing.assert_array_equal(serial[name].values, parallel[name].values)
+    assert (region_runs / "jobs1" / "region" / "table4_substations.csv").read_text() == \
+        (region_runs / "jobs2" / "region" / "table4_substations.csv").read_text()
+
+
+def test_a_regions_tables_add_up_its_substations_and_the_report_shows_the_region_first(region_runs):
+    import pandas as pd
+
+    folder = region_runs / "jobs1" / "region"
+    t4 = pd.read_csv(folder / "table4_substations.csv")
+    assert list(dict.fromkeys(t4.substation)) == ["region", "RING", "CG_1", "CG_2"]
+    potential = t4[t4.metric == "market_potential"].set_index(["substation", "direction"]).value
+    for direction in ("up", "down"):
+        parts = sum(potential[(name, direction)] for name in ("RING", "CG_1", "CG_2"))
+        assert potential[("region", direction)] == pytest.approx(parts, rel=1e-5)
+    whole = pd.read_csv(folder / "table4.csv")
+    region_row = whole[(whole.metric == "market_potential") & (whole.direction == "down")].value.iat[0]
+    assert region_row == pytest.approx(potential[("region", "down")], rel=1e-5)
+    t3 = pd.read_csv(folder / "table3_substations.csv")
+    points = t3[t3.metric == "points"].set_index("substation").value
+    assert points["region"] == points["RING"] + points["CG_1"] + points["CG_2"]
+    report = (folder / "report.html").read_text()
+    assert report.index("The region: its substations") < report.index("Table 3 — operating points per feeder")
+    assert "Table 4 — flexibility of the whole region" in report
+
+
+def test_a_feeder_from_a_net_of_two_substations_is_refused_by_check_with_the_substation_statement():
+    with pytest.raises(FlexoptError) as err:
+        scenario('substation PS { transformer 40 MVA 110/20 kV }\nfeeder OB from pandapower "mv_oberrhein"\n')
+    text = str(err.value)
+    assert "region.flex:20:" in text and "holds 2 substations" in text
+    assert 'substation OB from pandapower "mv_oberrhein"' in text

@@ -196,12 +196,12 @@ def _imported_topology(scenario: Scenario, feeder: Feeder):
 def _substation_topology(scenario: Scenario, feeder: Feeder):
     """A feeder of an imported substation, cut out of its net (flexopt/language/substation_nets.py); its
     generators that are DERs leave the net (placed again as DERs at their buses), the others stay fixed."""
-    from flexopt.language.substation_nets import SubstationNetError, feeder_net, load_net, split_substations
+    from flexopt.language.substation_nets import SubstationNetError, feeder_net, load_net, substations_of
 
-    reference = feeder.path if feeder.path is not None else feeder.builder
-    whole = load_net("file" if feeder.path is not None else "pandapower", reference)
+    source, reference = ("file", feeder.path) if feeder.path is not None else ("pandapower", feeder.builder)
+    whole = load_net(source, reference)
     k, j = feeder.net_part
-    part = split_substations(whole)[k]
+    part = substations_of(source, reference)[k]
     try:
         net = feeder_net(whole, part, part.feeders[j], scenario.substation_of(feeder).busbar_pu, feeder.name)
     except SubstationNetError as err:

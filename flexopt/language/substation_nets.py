@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 #: `sgen.type` -> kind of DER, compared without case; `type "X" as KIND` in a scenario adds others.
 SGEN_KINDS = {"pv": "pv", "wp": "wind", "wind": "wind", "chp": "chp", "storage": "storage", "hydro": "hydro",
               "biomass": "biomass"}
@@ -83,14 +85,31 @@ def _file_net(path: Path, mtime_ns: int):
     return read_net(path)
 
 
+def _base_net(source: str, reference: str | Path):
+    if source == "pandapower":
+        return _builder_net(str(reference))
+    path = Path(reference)
+    return _file_net(path, path.stat().st_mtime_ns)
+
+
+#: The split of each net read, by its source and reference (a file's also by its modification time).
+_SPLITS: dict[tuple, tuple] = {}
+
+
+def substations_of(source: str, reference: str | Path) -> tuple["NetSubstation", ...]:
+    """:func:`split_substations` of a statement's net, once per process (the compile stage cuts every
+    feeder of a region out of the same few nets)."""
+    key = (source, str(reference), Path(reference).stat().st_mtime_ns if source == "file" else 0)
+    if key not in _SPLITS:
+        _SPLITS[key] = split_substations(_base_net(source, reference))
+    return _SPLITS[key]
+
+
 def load_net(source: str, reference: str | Path):
     """The whole net of a `substation ... from` statement (a fresh copy; the read is cached).
     pandapower's advice to install numba is not for flexopt's users: its batch power flow needs none."""
     logging.getLogger("pandapower.auxiliary").setLevel(logging.ERROR)
-    if source == "pandapower":
-        return copy.deepcopy(_builder_net(str(reference)))
-    path = Path(reference)
-    return copy.deepcopy(_file_net(path, path.stat().st_mtime_ns))
+    return copy.deepcopy(_base_net(source, reference))
 
 
 def _closed_bus_switch_groups(net) -> dict[int, int]:
@@ -210,6 +229,35 @@ def split_substations(net) -> tuple[NetSubstation, ...]:
     return tuple(substations)
 
 
+#: Element tables by the columns that name their buses (pandapower's), for cutting a net down to some buses.
+_BUS_COLUMNS = {"line": ("from_bus", "to_bus"), "trafo": ("hv_bus", "lv_bus"), "impedance": ("from_bus", "to_bus"),
+                "trafo3w": ("hv_bus", "mv_bus", "lv_bus"), **{t: ("bus",) for t in (
+                    "load", "sgen", "storage", "shunt", "ext_grid", "gen", "ward", "xward", "motor", "asymmetric_load",
+                    "asymmetric_sgen")}}
+
+
+def _keep_buses(net, keep: list[int]):
+    """``net`` itself cut down to the buses ``keep``: every element with all its buses among them (what
+    pandapower's select_subnet does, without building an empty net each time: ten times faster)."""
+    kept = set(keep)
+    net.bus.drop(net.bus.index.difference(keep), inplace=True)
+    for table, columns in _BUS_COLUMNS.items():
+        if table in net and len(net[table]):
+            frame = net[table]
+            inside = np.logical_and.reduce([frame[c].isin(kept).to_numpy() for c in columns])
+            frame.drop(frame.index[~inside], inplace=True)
+    if len(net.switch):
+        sw = net.switch
+        element_kept = np.where(sw.et == "b", sw.element.isin(kept),
+                                np.where(sw.et == "l", sw.element.isin(net.line.index),
+                                         np.where(sw.et == "t", sw.element.isin(net.trafo.index), False)))
+        sw.drop(sw.index[~(sw.bus.isin(kept).to_numpy() & element_kept)], inplace=True)
+    for table in [t for t in net.keys() if isinstance(t, str) and t.startswith("res_")] + ["measurement"]:
+        if table in net and hasattr(net[table], "drop") and len(net[table]):
+            net[table] = net[table].iloc[0:0]
+    return net
+
+
 def feeder_net(net, substation: NetSubstation, feeder: NetFeeder, busbar_pu: float, name: str):
     """One feeder's own net cut out of the whole: its buses, the MV busbar (closed bus-bus switches
     fused) as the slack at ``busbar_pu``, the lines, switches, loads and generators among them.
@@ -230,9 +278,7 @@ def feeder_net(net, substation: NetSubstation, feeder: NetFeeder, busbar_pu: flo
         if root != bus and root in feeder.buses and bus in net.bus.index:
             tb.fuse_buses(net, root, bus)
     keep = [b for b in keep if b in net.bus.index]
-    part = tb.select_subnet(net, keep, include_switch_buses=False, include_results=False)
-    part.line.drop(part.line.index.difference(part.line.index[part.line.from_bus.isin(keep)
-                                                              & part.line.to_bus.isin(keep)]), inplace=True)
+    part = _keep_buses(net, keep)
     part.load.drop(part.load.index.difference(list(feeder.loads)), inplace=True)  # the busbar's own go
     part.sgen.drop(part.sgen.index.difference(list(feeder.sgens)), inplace=True)  # with the first feeder
     part.ext_grid.drop(part.ext_grid.index, inplace=True)
