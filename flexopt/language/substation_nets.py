@@ -85,7 +85,10 @@ def _file_net(path: Path, mtime_ns: int):
     return read_net(path)
 
 
-def _base_net(source: str, reference: str | Path):
+def base_net(source: str, reference: str | Path):
+    """The net of a statement as read once per process: shared, never to be changed (see :func:`load_net`).
+    pandapower's advice to install numba is not for flexopt's users: its batch power flow needs none."""
+    logging.getLogger("pandapower.auxiliary").setLevel(logging.ERROR)
     if source == "pandapower":
         return _builder_net(str(reference))
     path = Path(reference)
@@ -101,15 +104,13 @@ def substations_of(source: str, reference: str | Path) -> tuple["NetSubstation",
     feeder of a region out of the same few nets)."""
     key = (source, str(reference), Path(reference).stat().st_mtime_ns if source == "file" else 0)
     if key not in _SPLITS:
-        _SPLITS[key] = split_substations(_base_net(source, reference))
+        _SPLITS[key] = split_substations(base_net(source, reference))
     return _SPLITS[key]
 
 
 def load_net(source: str, reference: str | Path):
-    """The whole net of a `substation ... from` statement (a fresh copy; the read is cached).
-    pandapower's advice to install numba is not for flexopt's users: its batch power flow needs none."""
-    logging.getLogger("pandapower.auxiliary").setLevel(logging.ERROR)
-    return copy.deepcopy(_base_net(source, reference))
+    """The whole net of a `substation ... from` statement (a fresh copy; the read is cached)."""
+    return copy.deepcopy(base_net(source, reference))
 
 
 def _closed_bus_switch_groups(net) -> dict[int, int]:

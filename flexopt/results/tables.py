@@ -60,10 +60,16 @@ class FeasiblePoints:
     hv_delivered_mw: np.ndarray  # change of the substation's exchange at the transformer's HV terminals
 
 
+#: What Table 4 reads of a dataset.
+FEASIBLE_VARIABLES = ("status", "quantity_mw", "bid_cost_eur_per_h", "q_support_mvar", "q_cost_eur_per_h",
+                      "redispatch_mw", "redispatch_cost_eur_per_h", "p_hv_mw", "weight_h")
+
+
 def feasible_points(ds: xr.Dataset, direction: str) -> FeasiblePoints:
     """The farthest point of a direction reachable from the working point without crossing red."""
     points = ds.bid_point.values
     chosen = np.sort(points[points > 0]) if direction == "up" else -np.sort(-points[points < 0])
+    ds = ds[[name for name in FEASIBLE_VARIABLES if name in ds]]  # not the DERs' variables: a region has thousands
     sub = ds.sel(bid_point=chosen)
     status = sub.status.transpose("feeder", "interval", "bid_point").values
     reachable = np.cumprod(status != RED, axis=2).sum(axis=2)  # number of points reached, 0..K
@@ -146,9 +152,10 @@ def table4_substations(datasets: Mapping[str, xr.Dataset]) -> pd.DataFrame:
     refuse_mixed_texts(datasets)
     columns = {}
     for case, ds in datasets.items():
+        light = ds[[name for name in FEASIBLE_VARIABLES if name in ds]]
         for name, feeders in substation_groups(ds).items():
             for direction in DIRECTIONS:
-                columns[(case, name, direction)] = substation_metrics(ds.sel(feeder=feeders), direction)
+                columns[(case, name, direction)] = substation_metrics(light.sel(feeder=feeders), direction)
     frame = pd.DataFrame(columns)
     frame.columns.names = ["case", "substation", "direction"]
     frame.index.name = "metric"

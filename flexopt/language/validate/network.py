@@ -410,9 +410,9 @@ def pandapower_builders() -> tuple[str, ...]:
 @functools.lru_cache(maxsize=16)
 def _slacks(builder: str) -> int:
     """External grids of a builder's net (0 where it cannot be built: the run says why)."""
-    from flexopt.language.substation_nets import load_net
+    from flexopt.language.substation_nets import base_net
 
     try:
-        return len(load_net("pandapower", builder).ext_grid)
+        return len(base_net("pandapower", builder).ext_grid)
     except Exception:  # noqa: BLE001 - a builder that needs arguments is reported when it is built
         return 0

@@ -11,7 +11,7 @@ from flexopt.errors import did_you_mean, known_list
 from flexopt.language import syntax as sx
 from flexopt.language import units as u
 from flexopt.language.feeder_nets import NetFileError
-from flexopt.language.substation_nets import SGEN_KINDS, SubstationNetError, identifier, load_net, split_substations
+from flexopt.language.substation_nets import SGEN_KINDS, SubstationNetError, base_net, identifier, substations_of
 from flexopt.language.validate.context import Context
 from flexopt.language.validate.ders import default_capability
 from flexopt.model import DER_KINDS, CustomerShare, Der, Feeder, Position, Substation, TransformerData
@@ -44,7 +44,7 @@ class SubstationRules(Context):
             if path is None:
                 return None
             try:
-                return load_net("file", path), path
+                return base_net("file", path), path
             except NetFileError as err:
                 self.error(err.message(path), reference.span, err.hint)
                 return None
@@ -55,7 +55,7 @@ class SubstationRules(Context):
                        did_you_mean(reference.text, pandapower_builders()) or 'e.g. "mv_oberrhein"')
             return None
         try:
-            return load_net("pandapower", reference.text), None
+            return base_net("pandapower", reference.text), None
         except Exception as err:  # a builder that needs an argument or data it cannot find
             self.error(f"pandapower.networks.{reference.text}() failed: {type(err).__name__}: {err}", reference.span,
                        "use a builder that makes a net without arguments, or save the net as JSON and import the file")
@@ -67,7 +67,7 @@ class SubstationRules(Context):
             return []
         net, path = loaded
         try:
-            parts = split_substations(net)
+            parts = substations_of(block.source, path if path is not None else block.reference.text)
         except SubstationNetError as err:
             self.error(f"substation {block.name.text}: {err.detail}", block.span, err.hint)
             return []
