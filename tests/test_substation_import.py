@@ -55,6 +55,7 @@ def scenario(body: str, folder=None):
 
 NETS = {
     "mv_oberrhein": lambda: pn.mv_oberrhein(),
+    "mv_oberrhein_with_its_mv_lv_substations": lambda: pn.mv_oberrhein(include_substations=True),
     "cigre_mv": lambda: pn.create_cigre_network_mv(with_der="pv_wind"),
     "open_ring": lambda: pn.simple_mv_open_ring_net(),
 }
@@ -346,3 +347,72 @@ def test_a_feeder_from_a_net_of_two_substations_is_refused_by_check_with_the_sub
     text = str(err.value)
     assert "region.flex:20:" in text and "holds 2 substations" in text
     assert 'substation OB from pandapower "mv_oberrhein"' in text
+
+
+# ---------------------------------------------------------------------------
+# Every MV (and MV/LV) network of pandapower.networks, and a SimBench grid
+# ---------------------------------------------------------------------------
+
+#: pandapower.networks builders without required arguments whose nets hold MV buses: each imports, or is
+#: refused with a message (never an internal error); every feeder of those that import converges.
+MV_BUILDERS = {
+    "create_cigre_network_mv": None, "mv_oberrhein": None, "simple_mv_open_ring_net": None,
+    "create_cigre_network_hv": "voltage-controlled generators", "example_simple": "voltage-controlled generators",
+    "example_multivoltage": "voltage-controlled generators", "create_cigre_network_lv": None,
+    "create_kerber_dorfnetz": None, "create_kerber_vorstadtnetz_kabel_1": None, "kb_extrem_vorstadtnetz_trafo_2": None,
+    "four_loads_with_branches_out": None, "panda_four_load_branch": None, "simple_four_bus_system": None,
+    "create_synthetic_voltage_control_lv_network": None, "create_dickert_lv_network": None,
+}
+
+
+@pytest.mark.parametrize("builder", MV_BUILDERS)
+def test_every_mv_network_of_pandapower_imports_or_is_refused_with_a_reason(builder):
+    from flexopt.engine.powerflow import BatchPowerFlow
+
+    net = getattr(pn, builder)()
+    refused = MV_BUILDERS[builder]
+    if refused:
+        with pytest.raises(SubstationNetError, match=refused):
+            split_substations(net)
+        return
+    for sub in split_substations(net):
+        assert sub.feeders and sub.rated_mva > 0
+        for feeder in sub.feeders:
+            part = feeder_net(copy.deepcopy(net), sub, feeder, 1.0, feeder.label)
+            result = BatchPowerFlow(part).solve(
+                (part.load.p_mw * part.load.scaling).to_numpy()[None], (part.load.q_mvar * part.load.scaling).to_numpy()[None],
+                (part.sgen.p_mw * part.sgen.scaling).to_numpy()[None], (part.sgen.q_mvar * part.sgen.scaling).to_numpy()[None])
+            assert result.converged.all(), (builder, feeder.label)
+
+
+def test_one_substation_of_mv_oberrhein_saved_as_json_is_one_substation_named_as_written(tmp_path):
+    pp.to_json(pn.mv_oberrhein(separation_by_sub=True)[0], str(tmp_path / "ob0.json"))
+    model, _ = scenario('substation OB0 from file "ob0.json" { }\n', tmp_path)
+    assert [s.name for s in model.substations] == ["OB0"]
+    assert [s.transformer_name for s in model.substations] == ["HV/MV Transformer 0"]
+    assert len(model.cases[0].ders) == 60
+
+
+def test_the_default_kinds_of_sgen_types_are_whole_words_of_the_type():
+    from flexopt.language.substation_nets import sgen_kind
+
+    assert [sgen_kind(t) for t in ("PV", "PV_MV", "WP", "Wind_MV", "CHP diesel", "Battery", "lv_RES", "Hydro_MV",
+                                   "PVC", "")] == ["pv", "pv", "wind", "wind", "chp", "storage", None, None, None, None]
+
+
+def test_a_simbench_mv_grid_is_imported_whole_with_its_parallel_transformers_and_assessed(tmp_path):
+    simbench = pytest.importorskip("simbench")
+    from flexopt.engine.assess import assess_case
+
+    pp.to_json(simbench.get_simbench_net("1-MV-rural--0-sw"), str(tmp_path / "mv_rural.json"))
+    with pytest.raises(FlexoptError) as err:  # SimBench's aggregated LV plants and its biomass and hydro
+        scenario('substation SB from file "mv_rural.json"\n', tmp_path)
+    assert 'type "lv_RES" as chp' in str(err.value) and "type 'Biomass_MV'" in str(err.value)
+    model, _ = scenario('substation SB from file "mv_rural.json" {\n  type "lv_RES" as pv  type "Biomass_MV" as chp\n'
+                        '  type "Hydro_MV" as fixed\n}\n', tmp_path)
+    (sub,) = model.substations
+    assert sub.transformer.rated_mva == 50.0 and " + " in sub.transformer_name  # two 25 MVA in parallel
+    assert len(model.feeders) == 8
+    assert {d.kind for d in model.cases[0].ders} == {"pv", "wind", "chp"}
+    assessment = assess_case(model, model.cases[0])
+    assert all(f.status.size and (f.status >= 0).all() for f in assessment.feeders)

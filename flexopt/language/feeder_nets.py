@@ -35,6 +35,10 @@ TABLES = frozenset({
     "bus_dc", "line_dc", "dcline", "svc", "ssc", "tcsc", "vsc", "vsc_stacked", "vsc_bipolar", "source_dc", "load_dc",
     "controller", "group", "bus_geodata", "line_geodata",
 })
+#: SimBench's own tables (its MV grids are pandapower nets with these besides): checked to be pandas tables
+#: (never anything that names other code), never parsed or used.
+#: ``profiles`` is a dict of tables (SimBench's yearly series); flexopt uses the scenario's profiles instead.
+SIMBENCH_TABLES = frozenset({"substation", "loadcases"})
 #: Keys of a DataFrame entry besides its signature and its table.
 FRAME_KEYS = frozenset({"orient", "dtype", "is_multiindex", "is_multicolumn", "index_name", "column_name"})
 DTYPES = frozenset({"object", "bool", "boolean", "str", "string", "float64", "float32", "Float64", "int64", "int32",
@@ -135,8 +139,8 @@ def _checked(path: Path) -> tuple[dict[str, tuple[dict, dict]], dict]:
     for key, value in obj.items():
         if isinstance(value, dict) and ("_module" in value or "_class" in value):
             _check_frame_signature(key, value)
-            if key.startswith("res_"):
-                continue  # results of an earlier power flow: recomputed, never read
+            if key.startswith("res_") or key in SIMBENCH_TABLES:
+                continue  # results of an earlier power flow (recomputed) and SimBench's tables: never read
             split = _split(key, value)
             if key in TABLES:
                 tables[key] = (value, split)
@@ -144,6 +148,11 @@ def _checked(path: Path) -> tuple[dict[str, tuple[dict, dict]], dict]:
                 raise NetFileError(f'table "{key}" is not one of pandapower\'s element tables flexopt reads')
         elif key == "std_types":
             others["std_types"] = _std_types(value)
+        elif key == "profiles" and isinstance(value, dict):
+            for name, frame in value.items():  # each a DataFrame of numbers, checked like the element tables
+                if not (isinstance(frame, dict) and ("_module" in frame or "_class" in frame)):
+                    raise NetFileError(f'key "profiles|{_short(name)}" is not a table')
+                _check_frame_signature(f"profiles|{name}", frame)  # a pandas table (its text is never parsed)
         elif key == "user_pf_options":
             _scan(value, key)  # solver options: flexopt runs its own power flow
         elif key in SCALARS:

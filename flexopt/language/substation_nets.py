@@ -19,9 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-#: `sgen.type` -> kind of DER, compared without case; `type "X" as KIND` in a scenario adds others.
-SGEN_KINDS = {"pv": "pv", "wp": "wind", "wind": "wind", "chp": "chp", "storage": "storage", "hydro": "hydro",
-              "biomass": "biomass"}
+#: Words in `sgen.type` (compared without case, as whole words of the type: "PV", "PV_MV", "WP", "Wind_MV",
+#: "CHP diesel") -> kind of DER; `type "X" as KIND` in a scenario maps any other type.
+SGEN_KINDS = {"pv": "pv", "wp": "wind", "wind": "wind", "chp": "chp", "storage": "storage", "battery": "storage"}
+
+
+def sgen_kind(sgen_type: str) -> str | None:
+    """The kind of DER a pandapower `sgen.type` names by default, or None."""
+    words = re.split(r"[^a-z]+", sgen_type.lower())
+    kinds = {SGEN_KINDS[w] for w in words if w in SGEN_KINDS}
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 class SubstationNetError(Exception):

@@ -11,7 +11,7 @@ from flexopt.errors import did_you_mean, known_list
 from flexopt.language import syntax as sx
 from flexopt.language import units as u
 from flexopt.language.feeder_nets import NetFileError
-from flexopt.language.substation_nets import SGEN_KINDS, SubstationNetError, base_net, identifier, substations_of
+from flexopt.language.substation_nets import SubstationNetError, base_net, identifier, sgen_kind, substations_of
 from flexopt.language.validate.context import Context
 from flexopt.language.validate.ders import default_capability
 from flexopt.model import DER_KINDS, CustomerShare, Der, Feeder, Position, Substation, TransformerData
@@ -119,7 +119,7 @@ class SubstationRules(Context):
 
     def sgen_kinds(self, singles: dict[str, sx.Setting]) -> dict[str, tuple[str, str | None]]:
         """`type "X" as KIND [with profile P]` of a block, over the default map of pandapower's sgen types."""
-        kinds = {key: (kind, None) for key, kind in SGEN_KINDS.items()}
+        kinds: dict[str, tuple[str, str | None]] = {}
         for key, setting in singles.items():
             if not key.startswith("type "):
                 continue
@@ -145,7 +145,7 @@ class SubstationRules(Context):
         for idx in sgens:
             row = net.sgen.loc[idx]
             sgen_type = "" if row.type is None or str(row.type) == "nan" else str(row.type)
-            kind, profile = kinds.get(sgen_type.lower(), (None, None))
+            kind, profile = kinds.get(sgen_type.lower(), (sgen_kind(sgen_type), None))
             if kind is None:
                 missing[("type", sgen_type)] += 1
                 continue
