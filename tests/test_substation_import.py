@@ -416,3 +416,57 @@ def test_a_simbench_mv_grid_is_imported_whole_with_its_parallel_transformers_and
     assert {d.kind for d in model.cases[0].ders} == {"pv", "wind", "chp"}
     assessment = assess_case(model, model.cases[0])
     assert all(f.status.size and (f.status >= 0).all() for f in assessment.feeders)
+
+
+def test_parallel_lines_and_out_of_service_elements_are_taken_as_the_net_says():
+    from flexopt.engine.powerflow import BatchPowerFlow, open_branch_switches
+
+    net = pn.mv_oberrhein()
+    subs = split_substations(net)
+    first = subs[0].feeders[0]
+    line = int(net.line.index[net.line.from_bus.isin(first.buses) & net.line.to_bus.isin(first.buses)][3])
+    doubled = pp.create_line_from_parameters(  # a second circuit beside the line, and one of two cables
+        net, int(net.line.from_bus[line]), int(net.line.to_bus[line]), float(net.line.length_km[line]),
+        float(net.line.r_ohm_per_km[line]), float(net.line.x_ohm_per_km[line]), float(net.line.c_nf_per_km[line]),
+        float(net.line.max_i_ka[line]), name="second circuit")
+    net.line.loc[int(net.line.index[net.line.from_bus.isin(first.buses)][6]), "parallel"] = 2
+    cut = int(net.line.index[net.line.from_bus.isin(subs[1].feeders[1].buses)][10])
+    net.line.loc[cut, "in_service"] = False  # buses behind it are supplied by nothing: in no feeder
+    net.load.loc[net.load.index[net.load.bus.isin(first.buses)][0], "in_service"] = False
+    again = split_substations(net)
+    assert again[0].feeders[0].buses == first.buses and again[0].feeders[0].radial  # parallel circuits: no loop
+    assert len(again[0].feeders[0].loads) == len(first.loads) - 1
+    orphaned = set(subs[1].feeders[1].buses) - set(again[1].feeders[1].buses)
+    assert orphaned and not any(set(f.buses) & orphaned for s in again for f in s.feeders)
+    part = feeder_net(copy.deepcopy(net), again[0], again[0].feeders[0], 1.02, "F")
+    assert doubled in part.line.index
+    flow = BatchPowerFlow(part)
+    load = (part.load.p_mw * part.load.scaling).to_numpy()[None]
+    result = flow.solve(load, load * 0.3, np.zeros((1, len(part.sgen))), np.zeros((1, len(part.sgen))))
+    reference = copy.deepcopy(part)
+    open_branch_switches(reference)
+    reference.load["p_mw"], reference.load["q_mvar"], reference.load["scaling"] = load[0], load[0] * 0.3, 1.0
+    reference.sgen["p_mw"] = reference.sgen["q_mvar"] = 0.0
+    quiet_runpp(reference)
+    assert np.abs(result.vm_pu[0] - reference.res_bus.vm_pu.values).max() < 1e-6
+    in_service = reference.line.in_service.to_numpy()
+    assert np.abs(result.loading_percent[0][:in_service.sum()]
+                  - reference.res_line.loading_percent.values[in_service]).max() < 1e-3
+
+
+def test_parallel_transformers_and_lines_of_a_net_solve_as_runpp_does():
+    from flexopt.engine.powerflow import BatchPowerFlow, open_branch_switches
+
+    net = pn.create_cigre_network_mv(with_der="pv_wind")
+    net.trafo["parallel"] = 2  # lightsim2grid refuses `parallel`; the batch merges each into one element
+    net.line.loc[3, "parallel"] = 3
+    flow = BatchPowerFlow(net)
+    result = flow.solve(net.load.p_mw.to_numpy()[None], net.load.q_mvar.to_numpy()[None],
+                        net.sgen.p_mw.to_numpy()[None], net.sgen.q_mvar.to_numpy()[None])
+    open_branch_switches(net)
+    quiet_runpp(net, calculate_voltage_angles=True, init="dc")
+    assert np.abs(result.vm_pu[0] - net.res_bus.vm_pu.values).max() < 1e-8
+    expected = np.concatenate([net.res_line.loading_percent.values[net.line.in_service.to_numpy()],
+                               net.res_trafo.loading_percent.values])
+    assert np.abs(result.loading_percent[0] - expected).max() < 1e-6
+    assert result.p_pcc_mw[0] == pytest.approx(net.res_ext_grid.p_mw.iat[0], abs=1e-8)

@@ -68,6 +68,25 @@ def open_branch_switches(net: pp.pandapowerNet) -> None:
     net.switch.drop(net.switch.index[net.switch.et != "b"], inplace=True)
 
 
+def merge_parallel(net: pp.pandapowerNet) -> None:
+    """Lines and transformers of ``parallel`` k > 1 as one element of k times the admittance and rating
+    (lightsim2grid refuses them; the two are the same circuit for a power flow)."""
+    lines = net.line.index[net.line.parallel.fillna(1).astype(int) != 1]
+    if len(lines):
+        k = net.line.loc[lines, "parallel"].astype(float)
+        for column, factor in (("r_ohm_per_km", 1 / k), ("x_ohm_per_km", 1 / k), ("c_nf_per_km", k),
+                               ("g_us_per_km", k), ("max_i_ka", k)):
+            if column in net.line:
+                net.line.loc[lines, column] = net.line.loc[lines, column] * factor
+        net.line.loc[lines, "parallel"] = 1
+    trafos = net.trafo.index[net.trafo.parallel.fillna(1).astype(int) != 1]
+    if len(trafos):  # vk and vkr are per unit of the rating, so k times the rating is k times the admittance
+        k = net.trafo.loc[trafos, "parallel"].astype(float)
+        net.trafo.loc[trafos, "sn_mva"] = net.trafo.loc[trafos, "sn_mva"] * k
+        net.trafo.loc[trafos, "pfe_kw"] = net.trafo.loc[trafos, "pfe_kw"] * k
+        net.trafo.loc[trafos, "parallel"] = 1
+
+
 class BatchPowerFlow:
     """A feeder net ready for batch AC power flows and for sensitivity coefficients."""
 
@@ -84,6 +103,7 @@ class BatchPowerFlow:
         # from a file or cut out of a substation need not list its buses sorted)
         self._model_of_net = np.argsort(np.argsort(np.asarray(net.bus.index), kind="stable"), kind="stable")
         open_branch_switches(model)
+        merge_parallel(model)
         # Out-of-service loads and sgens stay columns of the batch, with their injections zeroed.
         self.active = np.concatenate([net.load.in_service.to_numpy(bool), net.sgen.in_service.to_numpy(bool)])
         model.load["in_service"] = True
