@@ -40,7 +40,7 @@ def draw_pq_seasons(ds: xr.Dataset, feeders: list[str] | None = None) -> Figure 
     width_in, height_in = 2.5 * len(seasons) + 2.6, 2.1 * len(feeders) + 1.6
     figure = new_figure(width_in, height_in, layout=None)  # a fixed layout: constrained layout costs seconds here
     axes = figure.subplots(len(feeders), len(seasons), squeeze=False, sharex="row", sharey="row", gridspec_kw=dict(
-        left=0.9 / width_in, right=1.0 - 1.7 / width_in, top=1.0 - 0.6 / height_in, bottom=1.0 / height_in,
+        left=0.9 / width_in, right=1.0 - 1.7 / width_in, top=1.0 - 0.6 / height_in, bottom=1.2 / height_in,
         wspace=0.08, hspace=0.45))
     for row, feeder in enumerate(feeders):
         quantity, q_pcc, status = feeder_arrays(ds, feeder, "quantity_mw", "q_pcc_mvar", "status")
@@ -71,13 +71,15 @@ def draw_pq_seasons(ds: xr.Dataset, feeders: list[str] | None = None) -> Figure 
                 ax.set_ylabel("ΔQ at the PCC (Mvar)\n+ more import", fontsize=8)
             if row == len(feeders) - 1:
                 ax.set_xlabel("ΔP offered (MW), + upward", fontsize=8)
+        if drawable.any() and np.abs(delta_q[drawable]).max() < 1e-3:  # no reactive change worth a scale of
+            axes[row, 0].set_ylim(-0.01, 0.01)  # 1e-5 (whose exponent would sit on the panel's title)
         unsolved = int((counted & ~np.isfinite(delta_q)).sum())
         handles = status_handles(status_counts(ds, feeder), short=True)
         if unsolved:
             handles.append(Line2D([], [], linestyle="none", label=f"not drawn: {unsolved:,} without a power flow"))
         axes[row, -1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7,
                              frameon=False, title=f"{feeder}, Table 3 count", title_fontsize=7)
-    bar_axes = figure.add_axes((0.3, 0.22 / height_in, 0.4, 0.12 / height_in))
+    bar_axes = figure.add_axes((0.3, 0.42 / height_in, 0.4, 0.12 / height_in))  # its label below, in the figure
     colourbar = figure.colorbar(ScalarMappable(Normalize(-0.5, 23.5), HOUR_COLOURS), cax=bar_axes,
                                 orientation="horizontal", ticks=range(0, 24, 3))
     colourbar.set_label("hour of the day of the green points (orange ◆ and red ✕ drawn on top)", fontsize=8)
