@@ -376,7 +376,7 @@ def test_every_mv_network_of_pandapower_imports_or_is_refused_with_a_reason(buil
             split_substations(net)
         return
     for sub in split_substations(net):
-        assert sub.feeders and sub.rated_mva > 0
+        assert sub.feeders and sub.transformer.rated_mva > 0
         for feeder in sub.feeders:
             part = feeder_net(copy.deepcopy(net), sub, feeder, 1.0, feeder.label)
             result = BatchPowerFlow(part).solve(

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from flexopt.model import TransformerData
+
 #: Words in `sgen.type` (compared without case, as whole words of the type: "PV", "PV_MV", "WP", "Wind_MV",
 #: "CHP diesel") -> kind of DER; `type "X" as KIND` in a scenario maps any other type.
 SGEN_KINDS = {"pv": "pv", "wp": "wind", "wind": "wind", "chp": "chp", "storage": "storage", "battery": "storage"}
@@ -60,13 +62,7 @@ class NetSubstation:
     trafo_name: str
     busbar: int
     busbar_buses: tuple[int, ...]  # the busbar and the buses fused to it by closed bus-bus switches
-    rated_mva: float
-    hv_kv: float
-    lv_kv: float
-    vk_percent: float
-    vkr_percent: float
-    pfe_kw: float
-    i0_percent: float
+    transformer: TransformerData  # of the net's transformer(s); parallel ones add their ratings
     feeders: tuple[NetFeeder, ...]
     busbar_loads: int  # loads and generators on the busbar itself, counted with the first feeder (no
     busbar_sgens: int  # impedance between them and the busbar: only the transformer sees them)
@@ -229,9 +225,10 @@ def split_substations(net) -> tuple[NetSubstation, ...]:
         in_group = list(group)
         substations.append(NetSubstation(
             tuple(trafos), " + ".join(names) or f"transformer {trafos[0]}", int(net.trafo.lv_bus[trafos[0]]),
-            tuple(sorted(group)), float((net.trafo.sn_mva[trafos] * net.trafo.parallel[trafos]).sum()),
-            float(t0.vn_hv_kv), float(t0.vn_lv_kv), float(t0.vk_percent), float(t0.vkr_percent),
-            float(t0.pfe_kw), float(t0.i0_percent), tuple(feeders),
+            tuple(sorted(group)), TransformerData(
+                float((net.trafo.sn_mva[trafos] * net.trafo.parallel[trafos]).sum()), float(t0.vn_hv_kv),
+                float(t0.vn_lv_kv), float(t0.vk_percent), float(t0.vkr_percent), float(t0.pfe_kw),
+                float(t0.i0_percent)), tuple(feeders),
             int((net.load.in_service & net.load.bus.isin(in_group)).sum()),
             int((net.sgen.in_service & net.sgen.bus.isin(in_group)).sum())))
     return tuple(substations)

@@ -14,7 +14,7 @@ from flexopt.language.feeder_nets import NetFileError
 from flexopt.language.substation_nets import SubstationNetError, base_net, identifier, sgen_kind, substations_of
 from flexopt.language.validate.context import Context
 from flexopt.language.validate.ders import default_capability
-from flexopt.model import DER_KINDS, CustomerShare, Der, Feeder, Position, Substation, TransformerData
+from flexopt.model import DER_KINDS, CustomerShare, Der, Feeder, Position, Substation
 
 #: `type "X" as fixed`: generators of that type stay fixed injections at their own value, not DERs.
 FIXED = "fixed"
@@ -98,9 +98,7 @@ class SubstationRules(Context):
                 self.error(f"substation {name} ({part.trafo_name}) has no feeder: no in-service line leaves its "
                            "MV busbar", block.span, "close the switches of its feeders' first lines")
                 continue
-            substations.append(Substation(name, TransformerData(part.rated_mva, part.hv_kv, part.lv_kv, part.vk_percent,
-                                                                part.vkr_percent, part.pfe_kw, part.i0_percent),
-                                          busbar, block.span, block.source, part.trafo_name))
+            substations.append(Substation(name, part.transformer, busbar, block.span, block.source, part.trafo_name))
             for j, net_feeder in enumerate(part.feeders):
                 feeder_name = f"{name}_{net_feeder.label}"
                 if feeder_name in self.feeders:
