@@ -425,3 +425,26 @@ def test_a_long_chain_of_cases_resolves_each_case_from_its_parent(folder):
         assert case.bid_for("PV1", "pv").up.derated
         sell = case.price("sell")
         assert (sell.expr is not None and ex.render(sell.expr) == "99 EUR/MWh") == (i >= 150)
+
+
+def test_the_line_types_kept_in_the_cache_folder_are_pandapowers_own(tmp_path, monkeypatch):
+    from pandapower.std_types import basic_line_std_types
+
+    from flexopt.language.validate.network import pandapower_line_types
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    expected = tuple(basic_line_std_types().keys())
+    pandapower_line_types.cache_clear()
+    try:
+        assert pandapower_line_types() == expected  # written to the cache ...
+        (cache,) = (tmp_path / "flexopt").glob("pandapower-*-line-types.json")
+        pandapower_line_types.cache_clear()
+        assert pandapower_line_types() == expected  # ... and read from it
+        cache.write_text("{not json")  # a damaged cache is read again from pandapower
+        pandapower_line_types.cache_clear()
+        assert pandapower_line_types() == expected
+        monkeypatch.setenv("XDG_CACHE_HOME", "/proc/no-such-folder")  # no cache folder: no harm
+        pandapower_line_types.cache_clear()
+        assert pandapower_line_types() == expected
+    finally:
+        pandapower_line_types.cache_clear()

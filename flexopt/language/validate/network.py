@@ -384,11 +384,34 @@ class NetworkRules(Context):
 
 
 @functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=1)
 def pandapower_line_types() -> tuple[str, ...]:
-    """Names of pandapower's line standard types (imported lazily: pandapower is slow to import)."""
+    """Names of pandapower's line standard types. Importing pandapower takes about 2 s, most of a rerun
+    whose outputs are all written, so the names are kept in the user's cache folder per pandapower
+    version (tests compare them with pandapower's own on every run); no cache folder, no harm."""
+    import json
+    import os
+    from importlib.metadata import version
+
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flexopt"
+    cache = folder / f"pandapower-{version('pandapower')}-line-types.json"
+    try:
+        names = json.loads(cache.read_text(encoding="utf-8"))
+        if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
+            return tuple(names)
+    except (OSError, ValueError):
+        pass
     from pandapower.std_types import basic_line_std_types
 
-    return tuple(basic_line_std_types().keys())
+    names = list(basic_line_std_types().keys())
+    try:
+        from flexopt.files import write_text_atomic
+
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(cache, json.dumps(names))
+    except OSError:
+        pass
+    return tuple(names)
 
 
 @functools.lru_cache(maxsize=1)
