@@ -339,6 +339,7 @@ def test_a_regions_tables_add_up_its_substations_and_the_report_shows_the_region
     report = (folder / "report.html").read_text()
     assert report.index("The region: its substations") < report.index("Table 3 — operating points per feeder")
     assert "Table 4 — flexibility of the whole region" in report
+    assert "A region of 3 substations (RING 25 MVA at 1.02 pu, CG_1 25 MVA at 1.03 pu" in report
 
 
 def test_a_feeder_from_a_net_of_two_substations_is_refused_by_check_with_the_substation_statement():

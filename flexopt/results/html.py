@@ -58,10 +58,20 @@ def _summary(datasets: Mapping[str, xr.Dataset]) -> str:
                     f"<td>{html.escape(str(ds.attrs.get('remedies', '')))}</td>"
                     f"<td>{html.escape(ders)}</td></tr>")
     weights = first.weight_h.values
+    names = str(first.attrs.get("substations", "")).split()
+    feeders = html.escape(", ".join(map(str, first.feeder.values)))
+    if len(names) > 1:  # a region: each substation's own transformer and busbar
+        ratings = str(first.attrs.get("substation_rated_mva", "")).split()
+        busbars = str(first.attrs.get("substation_busbar_pu", "")).split()
+        each = ", ".join(f"{html.escape(n)} {r} MVA at {b} pu" for n, r, b in zip(names, ratings, busbars))
+        grid = (f"A region of {len(names)} substations ({each or html.escape(', '.join(names))}) with "
+                f"{first.sizes['feeder']} feeders ({feeders})")
+    else:
+        grid = (f"Substation with {first.sizes['feeder']} feeder(s) ({feeders}), HV/MV transformer "
+                f"{first.attrs.get('transformer_rated_mva', float('nan')):g} MVA, busbar held at "
+                f"{first.attrs.get('busbar_pu', float('nan')):g} pu")
     return (
-        f"<p>Substation with {first.sizes['feeder']} feeder(s) ({html.escape(', '.join(map(str, first.feeder.values)))}), "
-        f"HV/MV transformer {first.attrs.get('transformer_rated_mva', float('nan')):g} MVA, busbar held at "
-        f"{first.attrs.get('busbar_pu', float('nan')):g} pu; {first.sizes['interval']} typical-day intervals "
+        f"<p>{grid}; {first.sizes['interval']} typical-day intervals "
         f"weighing {weights.sum():g} h/y; {first.sizes['bid_point'] // 2} bid points per direction "
         f"({html.escape(str(first.attrs.get('activation', '')))} activation). Limits: voltage "
         f"{first.attrs.get('v_min_limit_pu'):g}–{first.attrs.get('v_max_limit_pu'):g} pu, line loading "
