@@ -305,12 +305,29 @@ def assess_member(source: ScenarioText, case_name: str, draw: int | None, path: 
     path, seconds = run_member(source, case_name, draw, path, on_feeder, parts)
     if figures is None:
         return path, seconds, []
+    return path, seconds, draw_member(case_name, path, figures)
+
+
+def draw_member(case_name: str, path: str, figures: str) -> list[str]:
+    """The case's figures drawn from its stored dataset into the folder ``figures``; returns their paths."""
     from flexopt.results.figures import case_figures
     from flexopt.results.store import read_dataset, writing
 
     with writing(figures):
         drawn = case_figures(read_dataset(Path(path)), case_name, Path(figures))
-    return path, seconds, [str(p) for p in drawn]
+    return [str(p) for p in drawn]
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A member's figures, drawn by a worker as a task of their own once its dataset is written: figures take
+    about as long as an assessment, so the workers stay busy to the end (no member waits for its drawing)."""
+
+    member: Member
+
+    @property
+    def label(self) -> str:
+        return f"{self.member.label} figures"
 
 
 def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], jobs: int = 1,
@@ -360,8 +377,21 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
 
             on_dask(assess_member, jobs_of, scheduler,
                     lambda member, result: member_done(member, result, f" on {scheduler}"))
-        elif jobs > 1 and len(todo) > 1:
-            _in_processes(assess_member, jobs_of, jobs, member_done)
+        elif jobs > 1 and len(todo) > 1:  # assessments first, each member's figures a task once it is written
+            seconds_of: dict[Member, float] = {}
+
+            def assessed(key, result):
+                if isinstance(key, Drawing):
+                    member_done(key.member, (None, seconds_of.pop(key.member), result))
+                    return []
+                path, seconds, _ = result
+                if jobs_of[key][4] is None:
+                    member_done(key, result)
+                    return []
+                seconds_of[key] = seconds
+                return [(Drawing(key), draw_member, (key.case, path, jobs_of[key][4]))]
+
+            _in_processes(assess_member, {m: (*args[:4], None) for m, args in jobs_of.items()}, jobs, assessed)
         else:
             for member in todo:
                 def feeder_done(feeder, seconds, label=member.label):
@@ -449,7 +479,7 @@ def _by_substation(jobs_of: dict, substations: tuple[str, ...], jobs: int, sched
 
 def _in_processes(function: Callable, jobs_of: dict, jobs: int, on_result: Callable) -> None:
     """``function(*jobs_of[key])`` for every key in ``jobs`` worker processes; ``on_result(key, result)``
-    here as each one finishes."""
+    here as each one finishes, which may hand back follow-up tasks ``[(key, function, args)]`` for the pool."""
     import concurrent.futures as cf
     import multiprocessing
     import threading
@@ -469,8 +499,13 @@ def _in_processes(function: Callable, jobs_of: dict, jobs: int, on_result: Calla
             signal.signal(signal.SIGINT, previous)
     try:
         futures.update({pool.submit(function, *jobs_of[m]): m for m in todo[workers:]})
-        for future in cf.as_completed(futures):
-            on_result(futures[future], future.result())
+        pending = set(futures)
+        while pending:
+            finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for future in finished:
+                for key, follow_up, args in on_result(futures[future], future.result()) or ():
+                    futures[submitted := pool.submit(follow_up, *args)] = key
+                    pending.add(submitted)
     except BrokenProcessPool:
         stop_pool(pool)
         raise FlexoptError([Problem("a worker process died during the assessment (out of memory, or killed?)",

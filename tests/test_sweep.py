@@ -168,3 +168,16 @@ def test_a_rerun_with_everything_written_writes_nothing_and_still_finds_damage(t
     kept = (out / "A_pq.png").stat().st_mtime_ns
     _, err = run()
     assert "[skip] A" in err and (out / "NOQ_pq.png").is_file() and (out / "A_pq.png").stat().st_mtime_ns == kept
+
+
+def test_a_run_in_two_processes_draws_every_case_figure_as_a_run_in_one_does(tmp_path):
+    """With --jobs 2 each case's figures are a task of their own, drawn once its dataset is written."""
+    folder = ScenarioFolder(tmp_path)
+    path = folder.write(DRAWS.replace("placement draws 3 seed 11", ""), "figures.flex")
+    names = {}
+    for jobs in (1, 2):
+        run_scenario(str(path), None, str(tmp_path / f"jobs{jobs}"), quiet=True, jobs=jobs)
+        names[jobs] = sorted(p.name for p in (tmp_path / f"jobs{jobs}" / "small").glob("*.png"))
+    assert names[1] == names[2] and any(n.startswith("A_") for n in names[2]) and "compare.png" in names[2]
+    report = (tmp_path / "jobs2" / "small" / "report.html").read_text()
+    assert report.count("<figure>") == len(names[2])
