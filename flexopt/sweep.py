@@ -15,12 +15,10 @@ only complete files (temporary ones are removed, also those of a killed run).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import os
-import signal
 import stat
 import time
 from dataclasses import dataclass
@@ -30,6 +28,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from flexopt.errors import FlexoptError, Problem
+from flexopt.workers import in_processes
 from flexopt.model import Case, PointOnFeeder, Position, Scenario
 
 if TYPE_CHECKING:
@@ -391,7 +390,7 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
                 seconds_of[key] = seconds
                 return [(Drawing(key), draw_member, (key.case, path, jobs_of[key][4]))]
 
-            _in_processes(assess_member, {m: (*args[:4], None) for m, args in jobs_of.items()}, jobs, assessed)
+            in_processes(assess_member, {m: (*args[:4], None) for m, args in jobs_of.items()}, jobs, assessed)
         else:
             for member in todo:
                 def feeder_done(feeder, seconds, label=member.label):
@@ -420,37 +419,6 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
     return {m: m.path for m in members}
 
 
-def _worker_start() -> None:
-    """Set up a worker process: Ctrl-C is left to the parent, which stops the workers at once (a terminal
-    sends it to the whole process group). Locks made here (Pyomo makes one on import) are of the fork
-    context, unnamed, so that a worker stopped at once leaves no named semaphore behind."""
-    import multiprocessing
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if "fork" in multiprocessing.get_all_start_methods():
-        multiprocessing.set_start_method("fork", force=True)  # workers start no processes of their own
-
-
-#: Thread pools of the numerical libraries, one thread per worker: N workers on N cores, not N x N threads.
-SINGLE_THREADED = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                           "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]):
-    """``values`` set in os.environ while the workers start (they inherit it), the old values restored after."""
-    old = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in old.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _substations(scenario: Scenario) -> tuple[str, ...]:
     return tuple(sub.name for sub in scenario.substations or (scenario.substation,))
 
@@ -474,63 +442,7 @@ def _by_substation(jobs_of: dict, substations: tuple[str, ...], jobs: int, sched
 
         on_dask(assess_part, tasks, scheduler, part_done)
     else:
-        _in_processes(assess_part, tasks, jobs, part_done)
-
-
-def _in_processes(function: Callable, jobs_of: dict, jobs: int, on_result: Callable) -> None:
-    """``function(*jobs_of[key])`` for every key in ``jobs`` worker processes; ``on_result(key, result)``
-    here as each one finishes, which may hand back follow-up tasks ``[(key, function, args)]`` for the pool."""
-    import concurrent.futures as cf
-    import multiprocessing
-    import threading
-    from concurrent.futures.process import BrokenProcessPool
-
-    todo = list(jobs_of)
-    context = multiprocessing.get_context("spawn")  # no forked solver state
-    workers = min(jobs, len(todo))
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # inherited by the workers
-    try:  # the pool starts one worker per submit until it has them all
-        with _environment(SINGLE_THREADED):
-            pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start)
-            futures = {pool.submit(function, *jobs_of[m]): m for m in todo[:workers]}
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
-    try:
-        futures.update({pool.submit(function, *jobs_of[m]): m for m in todo[workers:]})
-        pending = set(futures)
-        while pending:
-            finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in finished:
-                for key, follow_up, args in on_result(futures[future], future.result()) or ():
-                    futures[submitted := pool.submit(follow_up, *args)] = key
-                    pending.add(submitted)
-    except BrokenProcessPool:
-        stop_pool(pool)
-        raise FlexoptError([Problem("a worker process died during the assessment (out of memory, or killed?)",
-                                    None, "finished datasets are kept; run the same command again, with fewer "
-                                    "--jobs if memory is short")]) from None
-    except BaseException:
-        stop_pool(pool)
-        raise
-    pool.shutdown()
-
-
-def stop_pool(pool, grace: float = 1.0) -> None:
-    """Stop a process pool now: queued members are dropped, running ones killed (their temporary files
-    are removed by the caller); returns within about ``grace`` seconds plus the pool's own clean-up."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    deadline = time.monotonic() + grace
-    for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-        if process.is_alive():
-            process.kill()
-            process.join(1.0)
-    pool.shutdown(wait=True, cancel_futures=True)  # the workers are gone: this only joins the pool's thread
+        in_processes(assess_part, tasks, jobs, part_done)
 
 
 #: Temporary files beside a target: ``.NAME.XXXXXXXX.tmp`` (flexopt.files.atomic_path) or a write probe.

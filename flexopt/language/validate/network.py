@@ -384,7 +384,6 @@ class NetworkRules(Context):
 
 
 @functools.lru_cache(maxsize=1)
-@functools.lru_cache(maxsize=1)
 def pandapower_line_types() -> tuple[str, ...]:
     """Names of pandapower's line standard types. Importing pandapower takes about 2 s, most of a rerun
     whose outputs are all written, so the names are kept in the user's cache folder per pandapower
