@@ -317,18 +317,6 @@ def draw_member(case_name: str, path: str, figures: str) -> list[str]:
     return [str(p) for p in drawn]
 
 
-@dataclass(frozen=True)
-class Drawing:
-    """A member's figures, drawn by a worker as a task of their own once its dataset is written: figures take
-    about as long as an assessment, so the workers stay busy to the end (no member waits for its drawing)."""
-
-    member: Member
-
-    @property
-    def label(self) -> str:
-        return f"{self.member.label} figures"
-
-
 def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], jobs: int = 1,
               scheduler: str | None = None, progress: "Progress | None" = None, figures: Path | None = None,
               verified: dict | None = None, drawn: dict | None = None) -> dict[Member, Path]:
@@ -376,21 +364,8 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
 
             on_dask(assess_member, jobs_of, scheduler,
                     lambda member, result: member_done(member, result, f" on {scheduler}"))
-        elif jobs > 1 and len(todo) > 1:  # assessments first, each member's figures a task once it is written
-            seconds_of: dict[Member, float] = {}
-
-            def assessed(key, result):
-                if isinstance(key, Drawing):
-                    member_done(key.member, (None, seconds_of.pop(key.member), result))
-                    return []
-                path, seconds, _ = result
-                if jobs_of[key][4] is None:
-                    member_done(key, result)
-                    return []
-                seconds_of[key] = seconds
-                return [(Drawing(key), draw_member, (key.case, path, jobs_of[key][4]))]
-
-            in_processes(assess_member, {m: (*args[:4], None) for m, args in jobs_of.items()}, jobs, assessed)
+        elif jobs > 1 and len(todo) > 1:
+            in_processes(assess_member, jobs_of, jobs, member_done)
         else:
             for member in todo:
                 def feeder_done(feeder, seconds, label=member.label):

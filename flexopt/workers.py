@@ -1,5 +1,5 @@
-"""Local worker processes of a sweep (``--jobs N``): a spawned pool of single-threaded workers, tasks with
-follow-ups (a case's figures once its dataset is written), Ctrl-C that stops them at once."""
+"""Local worker processes of a sweep (``--jobs N``): a spawned pool of single-threaded workers, and Ctrl-C
+that stops them at once."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def _environment(values: dict[str, str]):
 
 def in_processes(function: Callable, jobs_of: dict, jobs: int, on_result: Callable) -> None:
     """``function(*jobs_of[key])`` for every key in ``jobs`` worker processes; ``on_result(key, result)``
-    here as each one finishes, which may hand back follow-up tasks ``[(key, function, args)]`` for the pool."""
+    here as each one finishes."""
     import concurrent.futures as cf
     import multiprocessing
     import threading
@@ -65,13 +65,8 @@ def in_processes(function: Callable, jobs_of: dict, jobs: int, on_result: Callab
             signal.signal(signal.SIGINT, previous)
     try:
         futures.update({pool.submit(function, *jobs_of[m]): m for m in todo[workers:]})
-        pending = set(futures)
-        while pending:
-            finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in finished:
-                for key, follow_up, args in on_result(futures[future], future.result()) or ():
-                    futures[submitted := pool.submit(follow_up, *args)] = key
-                    pending.add(submitted)
+        for future in cf.as_completed(futures):
+            on_result(futures[future], future.result())
     except BrokenProcessPool:
         stop_pool(pool)
         raise FlexoptError([Problem("a worker process died during the assessment (out of memory, or killed?)",

@@ -171,7 +171,7 @@ def test_a_rerun_with_everything_written_writes_nothing_and_still_finds_damage(t
 
 
 def test_a_run_in_two_processes_draws_every_case_figure_as_a_run_in_one_does(tmp_path):
-    """With --jobs 2 each case's figures are a task of their own, drawn once its dataset is written."""
+    """With --jobs 2 each worker draws the figures of the cases it assessed; the report holds them all."""
     folder = ScenarioFolder(tmp_path)
     path = folder.write(DRAWS.replace("placement draws 3 seed 11", ""), "figures.flex")
     names = {}
