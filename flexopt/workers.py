@@ -43,14 +43,30 @@ def _environment(values: dict[str, str]):
                 os.environ[name] = value
 
 
+def _reap_resource_tracker() -> None:
+    """At exit, stop the resource tracker the spawned pool started and wait for it, after the pool's own
+    semaphores are released (collected first, so none is reported leaked). Left to itself it outlives this
+    process as an orphan that the machine's init (a container's pid 1) may reap only seconds later."""
+    import gc
+    from multiprocessing import resource_tracker
+
+    gc.collect()
+    tracker = resource_tracker._resource_tracker
+    if getattr(tracker, "_pid", None) is not None and hasattr(tracker, "_stop"):
+        tracker._stop()
+
+
 def in_processes(function: Callable, jobs_of: dict, jobs: int, on_result: Callable) -> None:
     """``function(*jobs_of[key])`` for every key in ``jobs`` worker processes; ``on_result(key, result)``
     here as each one finishes."""
+    import atexit
     import concurrent.futures as cf
     import multiprocessing
     import threading
     from concurrent.futures.process import BrokenProcessPool
 
+    atexit.unregister(_reap_resource_tracker)  # once, however many pools the process starts
+    atexit.register(_reap_resource_tracker)
     todo = list(jobs_of)
     context = multiprocessing.get_context("spawn")  # no forked solver state
     workers = min(jobs, len(todo))
