@@ -489,10 +489,18 @@ class Scenario:
     cases: tuple[Case, ...]
     substations: tuple[Substation, ...] = ()  # every substation of the study (a region: several)
 
+    @property
+    def all_substations(self) -> tuple[Substation, ...]:
+        """Every substation of the study, each assessed on its own (a scenario built without ``substations``
+        has its one ``substation``)."""
+        return self.substations or (self.substation,)
+
     def substation_of(self, feeder: Feeder | str) -> Substation:
         """The substation whose busbar supplies a feeder."""
-        name = feeder if isinstance(feeder, str) else feeder.name
-        wanted = next((f.substation for f in self.feeders if f.name == name), None)
+        if isinstance(feeder, str):
+            wanted = next((f.substation for f in self.feeders if f.name == feeder), None)
+        else:
+            wanted = feeder.substation
         return next((s for s in self.substations if s.name == wanted), self.substation)
 
     @property

@@ -355,7 +355,7 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
             progress.step(f"[{finished[0]}/{total}] {member.label}: {seconds:.1f} s{where} -> {member.path}",
                           member.label)
 
-        substations = _substations(scenario)
+        substations = tuple(sub.name for sub in scenario.all_substations)
         parallel = bool(scheduler) or jobs > 1
         if parallel and len(substations) > 1:  # a region: one task per substation and member
             _by_substation(jobs_of, substations, jobs, scheduler, progress, member_done)
@@ -392,10 +392,6 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
     finally:
         progress.finish()
     return {m: m.path for m in members}
-
-
-def _substations(scenario: Scenario) -> tuple[str, ...]:
-    return tuple(sub.name for sub in scenario.substations or (scenario.substation,))
 
 
 def _by_substation(jobs_of: dict, substations: tuple[str, ...], jobs: int, scheduler: str | None, progress,

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import pandapower as pp
-import pandapower.networks as pn
 
 from flexopt.errors import FlexoptError, Problem
 from flexopt.files import atomic_path
@@ -166,8 +165,10 @@ def _imported_topology(scenario: Scenario, feeder: Feeder):
             net = read_net(feeder.path)
         except NetFileError as err:
             raise FlexoptError([Problem(err.message(feeder.path), feeder.span, err.hint)]) from None
-    else:
-        net = getattr(pn, feeder.builder)()
+    else:  # built once per process, a copy per feeder and case
+        from flexopt.language.substation_nets import load_net
+
+        net = load_net("pandapower", feeder.builder)
     net.name = feeder.name
     if len(net.ext_grid) == 0:
         raise FlexoptError([Problem(f"the imported network of feeder '{feeder.name}' has no slack (ext_grid)",
@@ -186,11 +187,7 @@ def _imported_topology(scenario: Scenario, feeder: Feeder):
                                     feeder.span, "fuse those buses first: pandapower.toolbox.fuse_buses(net, b1, b2)")])
     slack = int(net.ext_grid.bus.iloc[0])
     net.ext_grid["vm_pu"] = scenario.substation.busbar_pu
-    main_path, distance = _longest_path(net, slack)
-    total = max(distance.values()) or 1.0
-    load_buses = net.load.bus.unique().tolist() if len(net.load) else [b for b in net.bus.index if b != slack]
-    positions = [(int(b), distance.get(int(b), 0.0) / total) for b in load_buses]
-    return net, slack, main_path, positions
+    return (net, slack, *_main_path_and_positions(net, slack))
 
 
 def _substation_topology(scenario: Scenario, feeder: Feeder):
@@ -208,11 +205,16 @@ def _substation_topology(scenario: Scenario, feeder: Feeder):
         raise FlexoptError([Problem(err.detail, feeder.span, err.hint)]) from None
     net.sgen.drop(net.sgen.index.intersection(list(feeder.net_der_sgens)), inplace=True)
     slack = part.busbar
+    return (net, slack, *_main_path_and_positions(net, slack))
+
+
+def _main_path_and_positions(net: pp.pandapowerNet, slack: int) -> tuple[tuple[int, ...], list[tuple[int, float]]]:
+    """An imported net's main path (to its electrically farthest bus) and each load bus's position (0..1]
+    along it by distance from the slack (every bus but the slack when the net has no loads)."""
     main_path, distance = _longest_path(net, slack)
     total = max(distance.values()) or 1.0
     load_buses = net.load.bus.unique().tolist() if len(net.load) else [b for b in net.bus.index if b != slack]
-    positions = [(int(b), distance.get(int(b), 0.0) / total) for b in load_buses]
-    return net, slack, main_path, positions
+    return main_path, [(int(b), distance.get(int(b), 0.0) / total) for b in load_buses]
 
 
 def _longest_path(net: pp.pandapowerNet, slack: int) -> tuple[tuple[int, ...], dict[int, float]]:

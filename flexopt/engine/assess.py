@@ -96,17 +96,12 @@ def assess_case(scenario: Scenario, case: Case, profiles: CaseProfiles | None = 
     started = time.perf_counter()
     profiles = profiles or compile_profiles(scenario, case)
     parts = dict(parts or {})
-    for substation in substation_names(scenario):
+    for substation in (s.name for s in scenario.all_substations):
         if substation not in parts:
             parts[substation] = assess_substation(scenario, case, profiles, substation, on_feeder)
     by_name = {f.feeder: f for part in parts.values() for f in part}
     feeders = [by_name[f.name] for f in case.feeders]
     return combine_case(scenario, case, profiles, feeders, time.perf_counter() - started)
-
-
-def substation_names(scenario: Scenario) -> tuple[str, ...]:
-    """The substations of a study, each assessed on its own (a task of its own in a parallel run)."""
-    return tuple(s.name for s in scenario.substations or (scenario.substation,))
 
 
 def assess_substation(scenario: Scenario, case: Case, profiles: CaseProfiles, substation: str,
@@ -129,7 +124,7 @@ def combine_case(scenario: Scenario, case: Case, profiles: CaseProfiles, feeders
     """The case's assessment from its feeders (transformers checked): the substation's P-Q chart added."""
     q_price = reactive_price(case, profiles)
     substation_pq = None
-    if case.study.pq_area_directions and len(scenario.substations) <= 1:  # a region: a chart per feeder only
+    if case.study.pq_area_directions and len(scenario.all_substations) == 1:  # a region: a chart per feeder only
         substation_pq = combine_substation([f.pq for f in feeders], *_working_exchange(feeders),
                                            transformer_limit_mva(scenario.substation, case))
     return CaseAssessment(scenario, case, profiles, tuple(feeders), q_price, seconds, substation_pq)

@@ -15,6 +15,7 @@ feeder, so that ``flexopt check`` can refuse a DER placed at a bus that does not
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import stat
@@ -107,13 +108,24 @@ def _check_buses(net) -> None:
                     raise NetFileError(f'table "{table}" row {row}: {column} {_short(bus)} is not a bus of the network')
 
 
-def builder_bus_names(builder: str) -> tuple[str, ...] | None:
-    """The bus names of the net a ``pandapower.networks`` builder makes (built once here, as ``run`` will),
-    or None when the builder cannot be called without arguments (``run`` reports it)."""
+@functools.lru_cache(maxsize=8)
+def builder_net(builder: str):
+    """The net a ``pandapower.networks`` builder makes, built once per process and shared: never to be
+    changed (copy it first). pandapower's advice to install numba is not for flexopt's users: the batch
+    power flow needs none."""
+    import logging
+
     import pandapower.networks as pn
 
+    logging.getLogger("pandapower.auxiliary").setLevel(logging.ERROR)
+    return getattr(pn, builder)()
+
+
+def builder_bus_names(builder: str) -> tuple[str, ...] | None:
+    """The bus names of the net a ``pandapower.networks`` builder makes (built once per process, for
+    ``check`` and ``run`` alike), or None when the builder cannot be called without arguments (``run`` reports it)."""
     try:
-        net = getattr(pn, builder)()
+        net = builder_net(builder)
     except Exception:  # noqa: BLE001 - a builder that needs arguments or fails: the run says so
         return None
     return tuple(str(name) for name in net.bus.get("name", ()) if isinstance(name, str) or name == name)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flexopt.language.feeder_nets import builder_net, read_net
 from flexopt.model import TransformerData
 
 #: Words in `sgen.type` (compared without case, as whole words of the type: "PV", "PV_MV", "WP", "Wind_MV",
@@ -75,25 +76,15 @@ def identifier(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _builder_net(builder: str):
-    import pandapower.networks as pn
-
-    return getattr(pn, builder)()
-
-
-@functools.lru_cache(maxsize=8)
 def _file_net(path: Path, mtime_ns: int):
-    from flexopt.language.feeder_nets import read_net
-
     return read_net(path)
 
 
 def base_net(source: str, reference: str | Path):
-    """The net of a statement as read once per process: shared, never to be changed (see :func:`load_net`).
-    pandapower's advice to install numba is not for flexopt's users: its batch power flow needs none."""
-    logging.getLogger("pandapower.auxiliary").setLevel(logging.ERROR)
+    """The net of a statement as read once per process: shared, never to be changed (see :func:`load_net`)."""
     if source == "pandapower":
-        return _builder_net(str(reference))
+        return builder_net(str(reference))
+    logging.getLogger("pandapower.auxiliary").setLevel(logging.ERROR)
     path = Path(reference)
     return _file_net(path, path.stat().st_mtime_ns)
 
@@ -128,9 +119,9 @@ def _closed_bus_switch_groups(net) -> dict[int, int]:
     return {int(b): min(group) for group in nx.connected_components(graph) for b in group}
 
 
-def _branch_graph(net, without_trafos: frozenset[int]):
-    """Buses joined by the in-service lines and transformers whose switches are closed (MultiGraph:
-    parallel lines stay parallel edges, keyed by (table, index))."""
+def _branch_graph(net):
+    """Buses joined by the in-service lines and transformers whose switches are closed, and by closed
+    bus-bus switches (MultiGraph: parallel lines stay parallel edges, keyed by (table, index))."""
     import networkx as nx
 
     graph = nx.MultiGraph()
@@ -144,7 +135,7 @@ def _branch_graph(net, without_trafos: frozenset[int]):
         if int(idx) not in open_line:
             graph.add_edge(int(row.from_bus), int(row.to_bus), key=("line", int(idx)))
     for idx, row in net.trafo[net.trafo.in_service].iterrows():
-        if int(idx) not in open_trafo and int(idx) not in without_trafos:
+        if int(idx) not in open_trafo:
             graph.add_edge(int(row.hv_bus), int(row.lv_bus), key=("trafo", int(idx)))
     if len(net.switch):
         closed = net.switch[(net.switch.et == "b") & net.switch.closed]
@@ -168,14 +159,16 @@ def split_substations(net) -> tuple[NetSubstation, ...]:
     if len(net.trafo3w) and net.trafo3w.in_service.any():
         raise SubstationNetError("the network has three-winding transformers", "replace them by two-winding "
                                  "ones, or import each MV busbar's feeders with 'feeder ... from file'")
-    no_trafos = _branch_graph(net, frozenset(int(t) for t in net.trafo.index))
+    graph = _branch_graph(net)
+    trafo_edges = [(a, b, k) for a, b, k in graph.edges(keys=True) if k[0] == "trafo"]  # in service, switched in
+    no_trafos = graph.copy()
+    no_trafos.remove_edges_from(trafo_edges)
     supply_side = set()
     for bus in net.ext_grid.bus[net.ext_grid.in_service].astype(int):
         supply_side |= nx.node_connected_component(no_trafos, bus) if bus in no_trafos else {bus}
-    graph_all = _branch_graph(net, frozenset())
-    supplying = [int(t) for t in net.trafo.index if ("trafo", int(t)) in
-                 {k for _, _, k in graph_all.edges(keys=True)} and int(net.trafo.hv_bus[t]) in supply_side
-                 and int(net.trafo.lv_bus[t]) not in supply_side]
+    switched_in = {k[1] for _, _, k in trafo_edges}
+    supplying = [int(t) for t in net.trafo.index if int(t) in switched_in and int(net.trafo.hv_bus[t]) in supply_side
+                 and int(net.trafo.lv_bus[t]) not in supply_side]  # in the net's order of transformers
     if not supplying:
         raise SubstationNetError("the network has no in-service HV/MV transformer next to its external grid",
                                  "a net of feeders only is imported with: feeder NAME from file \"...\"")
@@ -183,7 +176,8 @@ def split_substations(net) -> tuple[NetSubstation, ...]:
     by_busbar: dict[int, list[int]] = {}
     for t in supplying:
         by_busbar.setdefault(fused[int(net.trafo.lv_bus[t])], []).append(t)
-    mv = _branch_graph(net, frozenset(supplying))
+    mv = graph.copy()
+    mv.remove_edges_from([(a, b, k) for a, b, k in trafo_edges if k[1] in supplying])
     mv.remove_nodes_from(supply_side)
     busbar_groups = {root: {b for b, r in fused.items() if r == root} for root in by_busbar}
     owner = {b: root for root, group in busbar_groups.items() for b in group}
@@ -222,15 +216,12 @@ def split_substations(net) -> tuple[NetSubstation, ...]:
                                  sgens=first.sgens + tuple(int(i) for i in gens_on_busbar))
         t0 = net.trafo.loc[trafos[0]]
         names = [str(net.trafo.name[t]) for t in trafos if net.trafo.name[t]]
-        in_group = list(group)
         substations.append(NetSubstation(
             tuple(trafos), " + ".join(names) or f"transformer {trafos[0]}", int(net.trafo.lv_bus[trafos[0]]),
             tuple(sorted(group)), TransformerData(
                 float((net.trafo.sn_mva[trafos] * net.trafo.parallel[trafos]).sum()), float(t0.vn_hv_kv),
                 float(t0.vn_lv_kv), float(t0.vk_percent), float(t0.vkr_percent), float(t0.pfe_kw),
-                float(t0.i0_percent)), tuple(feeders),
-            int((net.load.in_service & net.load.bus.isin(in_group)).sum()),
-            int((net.sgen.in_service & net.sgen.bus.isin(in_group)).sum())))
+                float(t0.i0_percent)), tuple(feeders), len(on_busbar), len(gens_on_busbar)))
     return tuple(substations)
 
 

@@ -124,7 +124,7 @@ def format_summary(scenario: Scenario, file_label: str) -> str:
             f"{_count(cal.representative_days, 'representative day')} and the extreme days of")
         out.append(f"calendar: periods {periods} {_count(cal.hours_per_year, 'hour')}"
                    + (f" ({', '.join(details)})" if details else ""))
-    for sub in scenario.substations or (scenario.substation,):
+    for sub in scenario.all_substations:
         t = sub.transformer
         origin = f" ({sub.transformer_name}, imported from its net)" if sub.source != "declared" else ""
         fed = sum(1 for f in scenario.feeders if scenario.substation_of(f) is sub)

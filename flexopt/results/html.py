@@ -190,20 +190,22 @@ def _table3(table3: pd.DataFrame) -> str:
     return _table(long, 1)
 
 
-def _table4(table4: pd.DataFrame) -> str:
+def _table4(table4: pd.DataFrame, heading: str = "{direction} offers") -> str:
+    """Table 4 (or a region's per substation), one table per direction under ``heading``."""
     from flexopt.results.tables import DIRECTIONS, TABLE4_ROWS
 
     labelled = table4.rename(index=dict(TABLE4_ROWS))
     parts = []
     for direction in DIRECTIONS:
         own = labelled.xs(direction, axis=1, level="direction")
-        parts.append(f"<h3>{'upward' if direction == 'up' else 'downward'} offers</h3>" + _table(own, 3))
+        words = "upward" if direction == "up" else "downward"
+        parts.append(f"<h3>{heading.format(direction=words)}</h3>" + _table(own, 3))
     return "".join(parts)
 
 
 def _region(datasets: Mapping[str, xr.Dataset]) -> list[tuple[str, str, str]]:
     """A region's own chapter, first after the scenario: Tables 3 and 4 for the region and each substation."""
-    from flexopt.results.tables import DIRECTIONS, TABLE4_ROWS, is_region, table3_substations, table4_substations
+    from flexopt.results.tables import is_region, table3_substations, table4_substations
 
     if not is_region(datasets):
         return []
@@ -212,11 +214,7 @@ def _region(datasets: Mapping[str, xr.Dataset]) -> list[tuple[str, str, str]]:
              "its own transformer carries (each transformer is checked on its feeders only).</p>",
              "<h3>Table 3 — operating points per substation (% of the counted bid points, pooled)</h3>",
              _table3(t3).replace("<th>feeder</th>", "<th>substation</th>")]
-    t4 = table4_substations(datasets).rename(index=dict(TABLE4_ROWS))
-    for direction in DIRECTIONS:
-        own = t4.xs(direction, axis=1, level="direction")
-        parts.append(f"<h3>Table 4 per substation — {'upward' if direction == 'up' else 'downward'} offers</h3>"
-                     + _table(own, 3))
+    parts.append(_table4(table4_substations(datasets), "Table 4 per substation — {direction} offers"))
     return [("region", "The region: its substations", "".join(parts))]
 
 

@@ -149,10 +149,9 @@ def to_dataset(assessment: CaseAssessment, created: str | None = None) -> xr.Dat
         "transformer_loading_limit_percent": case.limits.transformer_loading_percent,
         "transformer_rated_mva": scenario.substation.transformer.rated_mva,  # a region: the first substation's
         "busbar_pu": scenario.substation.busbar_pu,
-        "substations": " ".join(s.name for s in scenario.substations or (scenario.substation,)),
-        "substation_rated_mva": " ".join(f"{s.transformer.rated_mva:g}" for s in scenario.substations or
-                                         (scenario.substation,)),
-        "substation_busbar_pu": " ".join(f"{s.busbar_pu:g}" for s in scenario.substations or (scenario.substation,)),
+        "substations": " ".join(s.name for s in scenario.all_substations),
+        "substation_rated_mva": " ".join(f"{s.transformer.rated_mva:g}" for s in scenario.all_substations),
+        "substation_busbar_pu": " ".join(f"{s.busbar_pu:g}" for s in scenario.all_substations),
         "activation": case.study.activation,
         "reactive_remuneration": case.reactive.mode,
         "remedies": " ".join(case.study.remedies),

@@ -5,7 +5,6 @@ its static generators become DERs by type, and its loads demand that peaks at th
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import replace
 
 from flexopt.errors import did_you_mean, known_list
 from flexopt.language import syntax as sx
@@ -90,7 +89,8 @@ class SubstationRules(Context):
         if "power factor" in singles:
             pf = self.number(singles["power factor"].value, "the load power factor", above=0, maximum=1) or pf
         kinds = self.sgen_kinds(singles)
-        total_peak = sum(float(_peak_mw(net, f.loads)) for s in parts for f in s.feeders)
+        peaks = {(k, j): _peak_mw(net, f.loads) for k, s in enumerate(parts) for j, f in enumerate(s.feeders)}
+        total_peak = sum(peaks.values())
         substations, missing = [], Counter()
         for k, part in enumerate(parts):
             name = block.name.text if len(parts) == 1 else f"{block.name.text}_{k + 1}"
@@ -104,14 +104,13 @@ class SubstationRules(Context):
                 if feeder_name in self.feeders:
                     self.error(f"a second feeder '{feeder_name}'", block.span, "give the substation another name")
                     continue
-                peak = float(_peak_mw(net, net_feeder.loads))
+                peak = peaks[(k, j)]
                 energy = demand * peak / total_peak if demand is not None and total_peak > 0 else None
-                self.feeders[feeder_name] = Feeder(
-                    feeder_name, None, "substation", path, block.reference.text if path is None else None, None, None,
-                    0, None, energy, tuple(mix), pf, block.span, name, (k, j), None if energy is not None else peak)
                 self.net_feeder_buses[feeder_name] = frozenset(str(n) for n in net.bus.name[list(net_feeder.buses)])
                 rows = self.net_ders(net, net_feeder.sgens, net_feeder.storages, feeder_name, name, kinds, block, missing)
-                self.feeders[feeder_name] = replace(self.feeders[feeder_name], net_der_sgens=rows)
+                self.feeders[feeder_name] = Feeder(
+                    feeder_name, None, "substation", path, block.reference.text if path is None else None, None, None,
+                    0, None, energy, tuple(mix), pf, block.span, name, (k, j), None if energy is not None else peak, rows)
         self.report_missing(block, missing)
         return substations
 
