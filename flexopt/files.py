@@ -131,3 +131,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def write_text_atomic(path: Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def user_cache_folder() -> Path:
+    """flexopt's folder in the user's cache ($XDG_CACHE_HOME/flexopt, else ~/.cache/flexopt): what is slow to
+    build and the same on every run (names of pandapower's standard types, the grammar's parse tables). Only
+    a speed-up: whoever reads it checks what it finds and builds afresh when it is missing or wrong."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flexopt"

@@ -30,6 +30,7 @@ class Progress:
         if self.interactive:
             from tqdm import tqdm
 
+            tqdm.monitor_interval = 0  # no monitor thread: a process with one thread forks its workers (--jobs N)
             self._bar = tqdm(total=total, unit=unit, file=self.stream, dynamic_ncols=True, leave=True)
 
     def step(self, line: str, member: str | None = None) -> None:

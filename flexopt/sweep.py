@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from flexopt.errors import FlexoptError, Problem
-from flexopt.workers import in_processes
+from flexopt.workers import WorkerPool, in_processes
 from flexopt.model import Case, PointOnFeeder, Position, Scenario
 
 if TYPE_CHECKING:
@@ -307,14 +307,52 @@ def assess_member(source: ScenarioText, case_name: str, draw: int | None, path: 
     return path, seconds, draw_member(case_name, path, figures)
 
 
-def draw_member(case_name: str, path: str, figures: str) -> list[str]:
-    """The case's figures drawn from its stored dataset into the folder ``figures``; returns their paths."""
-    from flexopt.results.figures import case_figures
-    from flexopt.results.store import read_dataset, writing
+def draw_member(case_name: str, path: str, figures: str, parts: tuple[str, ...] | None = None) -> list[str]:
+    """The case's figures (those of ``parts``, default all: see ``figures.FIGURE_PARTS``) drawn from its stored
+    dataset into the folder ``figures``; returns their paths."""
+    from flexopt.results.figures import FIGURE_PARTS, case_figures
+    from flexopt.results.store import writing
 
     with writing(figures):
-        drawn = case_figures(read_dataset(Path(path)), case_name, Path(figures))
+        drawn = case_figures(_stored(path), case_name, Path(figures), FIGURE_PARTS if parts is None else parts)
     return [str(p) for p in drawn]
+
+
+def draw_compare(paths: dict[str, str], figure: str) -> list[str]:
+    """compare.png of the cases whose stored datasets are ``paths`` (case: file, in the run's order)."""
+    from flexopt.results.figures import compare_bars
+    from flexopt.results.store import writing
+
+    with writing(figure):
+        return [str(compare_bars({case: _stored(path) for case, path in paths.items()}, Path(figure)))]
+
+
+def _stored(path: str):
+    """The dataset stored at ``path``, read once per process while the file stays the same (a worker draws
+    several figures of one case, each a task of its own)."""
+    from flexopt.results.store import read_dataset
+
+    info = os.stat(path)
+    key = (os.path.abspath(path), info.st_ino, info.st_size, info.st_mtime_ns)
+    if key not in _DATASETS:
+        if len(_DATASETS) >= 8:
+            _DATASETS.pop(next(iter(_DATASETS)))
+        _DATASETS[key] = read_dataset(Path(path))
+    return _DATASETS[key]
+
+
+#: The datasets this process read last, by (path, inode, size, modification time): see :func:`_stored`.
+_DATASETS: dict[tuple, object] = {}
+
+#: What the workers of a local parallel run need, imported once before they fork (see
+#: ``workers.WorkerPool``) rather than by each worker at its first task: the assessment and what it imports
+#: only when it first runs (lightsim2grid's pandapower converter, HiGHS), the profile generators, storage
+#: (xarray asks dask for its scheduler when it writes netCDF) and the figures. Only a matter of speed:
+#: whatever is missing here a worker imports itself.
+WORKER_MODULES = ("flexopt.engine.assess", "lightsim2grid.network", "highspy", "flexopt.compile.profiles",
+                  "pvlib", "windpowerlib", "demandlib", "demandlib.particular_profiles", "scipy.fftpack",
+                  "flexopt.language.summary", "flexopt.results.store", "netCDF4", "dask.array", "distributed",
+                  "flexopt.results.figures", "flexopt.results.pq_chart", "flexopt.results.year_figures")
 
 
 def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], jobs: int = 1,
@@ -365,7 +403,7 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
             on_dask(assess_member, jobs_of, scheduler,
                     lambda member, result: member_done(member, result, f" on {scheduler}"))
         elif jobs > 1 and len(todo) > 1:
-            in_processes(assess_member, jobs_of, jobs, member_done)
+            _in_worker_pool(source, members, todo, jobs, figures, drawn, member_done)
         else:
             for member in todo:
                 def feeder_done(feeder, seconds, label=member.label):
@@ -392,6 +430,41 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
     finally:
         progress.finish()
     return {m: m.path for m in members}
+
+
+#: A case's figure parts, the longest to draw first (P-Q per season, then the profiles or the year's heat maps),
+#: so that the tasks that end a parallel run are short ones and no worker waits long for the other.
+LONGEST_FIRST = ("pq", "time", "curves", "chart")
+
+
+def _in_worker_pool(source: ScenarioText, members: list[Member], todo: list[Member], jobs: int,
+                    figures: Path | None, drawn: dict, member_done: Callable) -> None:
+    """Members in local worker processes, each figure part of an assessed case a task of its own once its
+    dataset is written (queued behind the assessments, so no worker idles while another draws), and, once
+    every case is written, the figure of all cases together; ``drawn`` gets the figures in report order."""
+    from flexopt.results.figures import ALL_CASES, FIGURE_PARTS
+
+    cases = {m.case: str(m.path) for m in members if m.draw is None}
+    waiting = {m for m in todo if m.draw is None}
+    parts: dict[str, dict[str, list[str]]] = {}
+    with WorkerPool(jobs, WORKER_MODULES) as pool:
+        for member in todo:
+            pool.submit(member, run_member, source, member.case, member.draw, str(member.path))
+        for key, result in pool.results():
+            if isinstance(key, Member):
+                member_done(key, (*result, []))
+                if figures is None or key.draw is not None:
+                    continue
+                waiting.discard(key)
+                if not waiting and len(cases) >= 2:  # the longest task left goes first: the last ones are short
+                    pool.submit((ALL_CASES, "compare"), draw_compare, cases, str(figures / "compare.png"))
+                for part in LONGEST_FIRST:
+                    pool.submit((key.case, part), draw_member, key.case, str(key.path), str(figures), (part,))
+            else:
+                case, part = key
+                parts.setdefault(case, {})[part] = result
+    for case, by_part in parts.items():
+        drawn[case] = [Path(p) for part in FIGURE_PARTS + ("compare",) for p in by_part.get(part, [])]
 
 
 def _by_substation(jobs_of: dict, substations: tuple[str, ...], jobs: int, scheduler: str | None, progress,

@@ -1,13 +1,15 @@
-"""Local worker processes of a sweep (``--jobs N``): a spawned pool of single-threaded workers, and Ctrl-C
-that stops them at once."""
+"""Local worker processes of a sweep (``--jobs N``): a pool of single-threaded workers, forked where that is
+safe (they start at once, sharing what the parent imported) and spawned elsewhere, and Ctrl-C that stops
+them at once."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import time
-from typing import Callable
+from typing import Callable, Hashable, Iterator, Sequence
 
 from flexopt.errors import FlexoptError, Problem
 
@@ -19,6 +21,12 @@ def _worker_start() -> None:
     import multiprocessing
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:  # a forked worker inherits the parent's BLAS pool, started before SINGLE_THREADED was set
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scipy's stack
+        pass
     if "fork" in multiprocessing.get_all_start_methods():
         multiprocessing.set_start_method("fork", force=True)  # workers start no processes of their own
 
@@ -56,42 +64,100 @@ def _reap_resource_tracker() -> None:
         tracker._stop()
 
 
-def in_processes(function: Callable, jobs_of: dict, jobs: int, on_result: Callable) -> None:
-    """``function(*jobs_of[key])`` for every key in ``jobs`` worker processes; ``on_result(key, result)``
-    here as each one finishes."""
-    import atexit
-    import concurrent.futures as cf
-    import multiprocessing
+def start_method() -> str:
+    """How this process starts its workers: ``fork`` on Linux when this process runs no other thread (a worker
+    then starts in milliseconds with every module the parent imported, and nothing of a thread's half-held lock);
+    ``spawn`` otherwise (a fresh interpreter that imports what it needs)."""
+    import sys
     import threading
-    from concurrent.futures.process import BrokenProcessPool
 
-    atexit.unregister(_reap_resource_tracker)  # once, however many pools the process starts
-    atexit.register(_reap_resource_tracker)
-    todo = list(jobs_of)
-    context = multiprocessing.get_context("spawn")  # no forked solver state
-    workers = min(jobs, len(todo))
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None  # inherited by the workers
-    try:  # the pool starts one worker per submit until it has them all
-        with _environment(SINGLE_THREADED):
-            pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start)
-            futures = {pool.submit(function, *jobs_of[m]): m for m in todo[:workers]}
-    finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
-    try:
-        futures.update({pool.submit(function, *jobs_of[m]): m for m in todo[workers:]})
-        for future in cf.as_completed(futures):
-            on_result(futures[future], future.result())
-    except BrokenProcessPool:
-        stop_pool(pool)
-        raise FlexoptError([Problem("a worker process died during the assessment (out of memory, or killed?)",
-                                    None, "finished datasets are kept; run the same command again, with fewer "
-                                    "--jobs if memory is short")]) from None
-    except BaseException:
-        stop_pool(pool)
-        raise
-    pool.shutdown()
+    return "fork" if sys.platform.startswith("linux") and threading.active_count() == 1 else "spawn"
+
+
+class WorkerPool:
+    """``jobs`` worker processes for tasks submitted at any time, also while results come in (a member's
+    figures once its dataset is written). Forked workers (see :func:`start_method`) share the modules in
+    ``preload``, imported here once, and whatever this process loaded already (the validated scenario)."""
+
+    def __init__(self, jobs: int, preload: Sequence[str] = ()) -> None:
+        import atexit
+        import multiprocessing
+
+        atexit.unregister(_reap_resource_tracker)  # once, however many pools the process starts
+        atexit.register(_reap_resource_tracker)
+        self.method = start_method()
+        if self.method == "fork":
+            for module in preload:
+                importlib.import_module(module)
+        self.context = multiprocessing.get_context(self.method)
+        self.jobs = jobs
+        self._pool = None
+        self._pending: dict = {}  # future -> key
+
+    def submit(self, key: Hashable, function: Callable, *args) -> None:
+        """``function(*args)`` in a worker; its result comes out of :meth:`results` with ``key``."""
+        import concurrent.futures as cf
+        import threading
+
+        if self._pool is None:  # the workers start here, with Ctrl-C ignored (they inherit it: the parent stops them)
+            main = threading.current_thread() is threading.main_thread()
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+            try:
+                with _environment(SINGLE_THREADED):
+                    self._pool = cf.ProcessPoolExecutor(max_workers=self.jobs, mp_context=self.context,
+                                                        initializer=_worker_start)
+                    future = self._pool.submit(function, *args)  # forked workers all start at the first task
+            finally:
+                if main:
+                    signal.signal(signal.SIGINT, previous)
+        else:
+            future = self._pool.submit(function, *args)
+        self._pending[future] = key
+
+    def results(self) -> Iterator[tuple[Hashable, object]]:
+        """(key, result) of each task as it finishes, until none is left: tasks submitted meanwhile included."""
+        import concurrent.futures as cf
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            while self._pending:
+                finished, _ = cf.wait(list(self._pending), return_when=cf.FIRST_COMPLETED)
+                for future in finished:
+                    key = self._pending.pop(future)
+                    yield key, future.result()
+        except BrokenProcessPool:
+            self.stop()
+            raise FlexoptError([Problem("a worker process died during the assessment (out of memory, or killed?)",
+                                        None, "finished datasets are kept; run the same command again, with fewer "
+                                        "--jobs if memory is short")]) from None
+
+    def stop(self) -> None:
+        """Stop the workers now (see :func:`stop_pool`)."""
+        if self._pool is not None:
+            stop_pool(self._pool)
+            self._pool = None
+        self._pending.clear()
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is not None:
+            self.stop()
+        elif self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+def in_processes(function: Callable, jobs_of: dict, jobs: int, on_result: Callable,
+                 preload: Sequence[str] = ()) -> None:
+    """``function(*jobs_of[key])`` for every key in at most ``jobs`` worker processes; ``on_result(key, result)``
+    here as each one finishes."""
+    with WorkerPool(min(jobs, len(jobs_of)), preload) as pool:
+        for key, args in jobs_of.items():
+            pool.submit(key, function, *args)
+        for key, result in pool.results():
+            on_result(key, result)
 
 
 def stop_pool(pool, grace: float = 1.0) -> None:

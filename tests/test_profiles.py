@@ -89,6 +89,34 @@ def test_wind_follows_the_site_climatology_through_a_real_power_curve(generated)
     assert coast.loc[15] > coast.loc[3]  # afternoon sea breeze
 
 
+@pytest.mark.parametrize("site", ["coastal", "mountain"])
+def test_expected_wind_power_is_each_hours_own_weibull_integral_of_the_power_curve(site):
+    """The expected power is integrated once per distinct Weibull scale (a month's hour of the day), which must
+    give exactly what integrating every hour of the year on its own gives."""
+    from scipy.special import gamma
+    from windpowerlib import WindTurbine
+
+    from flexopt.compile import profiles
+
+    index = profiles.YearIndex(pd.date_range("2020-01-01", periods=8784, freq="h"), np.zeros(8784, dtype=int))
+    expected = profiles.generate_wind(index, site, 100.0, profiles.WIND_DEFAULT_TURBINE, None)
+    machine = WindTurbine(hub_height=100.0, turbine_type=profiles.WIND_DEFAULT_TURBINE)
+    curve_speed = machine.power_curve["wind_speed"].to_numpy(dtype=float)
+    curve_pu = machine.power_curve["value"].to_numpy(dtype=float) / float(machine.nominal_power)
+    hours = index.hours
+    daily = 1.0 + profiles.WIND_DAILY_AMPLITUDE[site] * np.cos(2 * np.pi * (hours.hour.to_numpy() + 0.5 - 15.0) / 24.0)
+    mean_speed = (np.asarray(profiles.WIND_MONTHLY_SPEED_80M[site])[hours.month.to_numpy() - 1] * daily
+                  * (100.0 / 80.0) ** profiles.WIND_SHEAR_EXPONENT)
+    k = profiles.WIND_WEIBULL_SHAPE[site]
+    scale = mean_speed / gamma(1.0 + 1.0 / k)
+    speeds = np.linspace(0.0, 35.0, 701)
+    power = np.interp(speeds, curve_speed, curve_pu, left=0.0, right=0.0)
+    z = speeds[None, :] / scale[:, None]
+    density = (k / scale[:, None]) * z ** (k - 1) * np.exp(-(z**k))
+    every_hour = np.clip(np.trapezoid(density * power[None, :], speeds, axis=1), 0.0, 1.0)
+    assert expected.shape == (8784,) and np.array_equal(expected, every_hour)
+
+
 def test_chp_is_heat_led_by_climatic_zone(generated):
     _, profiles = generated
     chp_c, chp_e = by_key(profiles, "heat_c"), by_key(profiles, "heat_e")

@@ -296,35 +296,58 @@ def compare_bars(datasets: Mapping[str, xr.Dataset], path: Path) -> Path:
 # ---------------------------------------------------------------------------
 
 
-def case_figures(ds: xr.Dataset, case: str, folder: Path) -> list[Path]:
-    """The figures of one case in ``folder``. Typical days: ``<case>_profiles.png``; a year of hours (full year or
-    representative days), where 8760 intervals cannot be read on a time axis: ``<case>_lights_up.png``,
-    ``<case>_lights_down.png`` (heat maps) and ``<case>_durations.png``. Then ``<case>_pq.png`` (when a feeder
-    offers anything), ``<case>_curves.png`` and, with a P-Q chart, its figures (``flexopt.results.pq_chart``)."""
+#: The parts of a case's figures, each drawn on its own (a worker task of a parallel run), in report order:
+#: the profiles over time (or a year's heat maps and duration curves), P-Q per season, the price/quantity
+#: curves, the P-Q chart's figures.
+FIGURE_PARTS = ("time", "pq", "curves", "chart")
+
+
+def case_figures(ds: xr.Dataset, case: str, folder: Path, parts: Sequence[str] = FIGURE_PARTS) -> list[Path]:
+    """The figures of one case in ``folder`` (those of ``parts`` only). Typical days: ``<case>_profiles.png``; a
+    year of hours (full year or representative days), where 8760 intervals cannot be read on a time axis:
+    ``<case>_lights_up.png``, ``<case>_lights_down.png`` (heat maps) and ``<case>_durations.png``. Then
+    ``<case>_pq.png`` (when a feeder offers anything), ``<case>_curves.png`` and, with a P-Q chart, its figures
+    (``flexopt.results.pq_chart``)."""
     from flexopt.results.pq_chart import chart_figures
     from flexopt.results.year_figures import duration_curves, is_over_year, traffic_light_heat_maps
 
+    unknown = set(parts) - set(FIGURE_PARTS)
+    if unknown:
+        raise ValueError(f"no figure part {sorted(unknown)}; the parts are {FIGURE_PARTS}")
     name = file_part(case)
     folder = Path(folder)
-    if is_over_year(ds):
-        written = [traffic_light_heat_maps(ds, folder / f"{name}_lights_up.png", "up"),
-                   traffic_light_heat_maps(ds, folder / f"{name}_lights_down.png", "down"),
-                   duration_curves(ds, folder / f"{name}_durations.png")]
-    else:
-        written = [potential_profiles(ds, folder / f"{name}_profiles.png")]
-    written += [pq_seasons(ds, folder / f"{name}_pq.png"), price_quantity_curves(ds, folder / f"{name}_curves.png")]
-    written += [chart.path for chart in chart_figures(ds, case, folder)]
+    written: list[Path | None] = []
+    for part in FIGURE_PARTS:
+        if part not in parts:
+            continue
+        if part == "time" and is_over_year(ds):
+            written += [traffic_light_heat_maps(ds, folder / f"{name}_lights_up.png", "up"),
+                        traffic_light_heat_maps(ds, folder / f"{name}_lights_down.png", "down"),
+                        duration_curves(ds, folder / f"{name}_durations.png")]
+        elif part == "time":
+            written.append(potential_profiles(ds, folder / f"{name}_profiles.png"))
+        elif part == "pq":
+            written.append(pq_seasons(ds, folder / f"{name}_pq.png"))
+        elif part == "curves":
+            written.append(price_quantity_curves(ds, folder / f"{name}_curves.png"))
+        else:
+            written += [chart.path for chart in chart_figures(ds, case, folder)]
     return [p for p in written if p is not None]
+
+
+#: The key of ``write_figures``'s ``done`` for the figure of all cases together (no case is named so).
+ALL_CASES = "*"
 
 
 def write_figures(datasets: Mapping[str, xr.Dataset], folder: Path, done: Mapping[str, list[Path]] | None = None
                   ) -> list[Path]:
     """Every figure of a set of cases in ``folder``, in a fixed order: each case's (see :func:`case_figures`;
-    those in ``done`` are already drawn), then ``compare.png`` when there are two cases or more."""
+    those in ``done`` are already drawn), then ``compare.png`` when there are two cases or more (drawn already
+    when ``done`` lists it under :data:`ALL_CASES`)."""
     folder = Path(folder)
     written: list[Path] = []
     for case, ds in datasets.items():
         written += list((done or {}).get(case) or case_figures(ds, case, folder))
     if len(datasets) >= 2:
-        written.append(compare_bars(datasets, folder / "compare.png"))
+        written += list((done or {}).get(ALL_CASES) or [compare_bars(datasets, folder / "compare.png")])
     return written

@@ -389,10 +389,11 @@ def pandapower_line_types() -> tuple[str, ...]:
     whose outputs are all written, so the names are kept in the user's cache folder per pandapower
     version (tests compare them with pandapower's own on every run); no cache folder, no harm."""
     import json
-    import os
     from importlib.metadata import version
 
-    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "flexopt"
+    from flexopt.files import user_cache_folder
+
+    folder = user_cache_folder()
     cache = folder / f"pandapower-{version('pandapower')}-line-types.json"
     try:
         names = json.loads(cache.read_text(encoding="utf-8"))
