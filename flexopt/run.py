@@ -172,8 +172,18 @@ def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool 
         manifest = _read_manifest(folder)
         verified = manifest.get("members") or {}
         drawn: dict[str, list[Path]] = {}
+        written_early: dict[str, object] = {}
+
+        def all_written() -> None:  # the tables, while the workers of a parallel run may still draw figures
+            from flexopt.results.tables import write_tables
+
+            datasets = {m.case: ds for m, ds in _load_results({m: m.path for m in members}).items()}
+            with writing(folder):
+                written_early["tables"] = write_tables(datasets, folder)
+            written_early["datasets"] = datasets
+
         done = run_sweep(source, scenario, members, jobs, scheduler, progress, folder if figures else None,
-                         verified, drawn)
+                         verified, drawn, all_written)
         paths = {m.case: path for m, path in done.items()}
         records = _records(members, source.sha256)
         key = hashlib.sha256(json.dumps([[m.case, records[str(m.path)]["sha256"]] for m in members] + [figures])
@@ -188,9 +198,9 @@ def run_scenario(file: str, case_names: list[str] | None, out: str, quiet: bool 
                 if figures and m.case not in drawn and entry.get("member") == records[str(m.path)]["sha256"] \
                         and _intact(folder, entry.get("files") or {}):
                     drawn[m.case] = [folder / name for name in entry["files"]]
-            datasets = {m.case: ds for m, ds in _load_results(done).items()}
+            datasets = written_early.get("datasets") or {m.case: ds for m, ds in _load_results(done).items()}
             with writing(folder):
-                written = write_outputs(datasets, folder, figures, drawn)
+                written = write_outputs(datasets, folder, figures, drawn, tables=written_early.get("tables"))
             text = io.StringIO()
             with contextlib.redirect_stdout(text):
                 _print_tables(written.table3, written.table4, datasets)

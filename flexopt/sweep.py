@@ -357,11 +357,14 @@ WORKER_MODULES = ("flexopt.engine.assess", "lightsim2grid.network", "highspy", "
 
 def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], jobs: int = 1,
               scheduler: str | None = None, progress: "Progress | None" = None, figures: Path | None = None,
-              verified: dict | None = None, drawn: dict | None = None) -> dict[Member, Path]:
+              verified: dict | None = None, drawn: dict | None = None,
+              on_written: Callable[[], None] | None = None) -> dict[Member, Path]:
     """Run every member not already complete, telling ``progress`` as each one (and, here, each feeder)
     finishes. Every member uses ``source``, the text ``scenario`` was loaded from. With a ``figures``
     folder each assessed case (not a placement draw) also draws its figures, listed in ``drawn`` by case;
-    ``verified``: see :func:`member_state`."""
+    ``verified``: see :func:`member_state`. ``on_written()`` is called here once, when every member's dataset
+    is written and at least one was assessed: in a local parallel run while the workers still draw figures,
+    so that the caller's own work (tables) overlaps theirs."""
     from flexopt.progress import Progress
 
     progress = progress or Progress()
@@ -403,7 +406,8 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
             on_dask(assess_member, jobs_of, scheduler,
                     lambda member, result: member_done(member, result, f" on {scheduler}"))
         elif jobs > 1 and len(todo) > 1:
-            _in_worker_pool(source, members, todo, jobs, figures, drawn, member_done)
+            _in_worker_pool(source, members, todo, jobs, figures, drawn, member_done, on_written)
+            on_written = None
         else:
             for member in todo:
                 def feeder_done(feeder, seconds, label=member.label):
@@ -429,6 +433,8 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
         raise
     finally:
         progress.finish()
+    if on_written is not None:
+        on_written()
     return {m: m.path for m in members}
 
 
@@ -438,31 +444,36 @@ LONGEST_FIRST = ("pq", "time", "curves", "chart")
 
 
 def _in_worker_pool(source: ScenarioText, members: list[Member], todo: list[Member], jobs: int,
-                    figures: Path | None, drawn: dict, member_done: Callable) -> None:
+                    figures: Path | None, drawn: dict, member_done: Callable,
+                    on_written: Callable[[], None] | None) -> None:
     """Members in local worker processes, each figure part of an assessed case a task of its own once its
     dataset is written (queued behind the assessments, so no worker idles while another draws), and, once
-    every case is written, the figure of all cases together; ``drawn`` gets the figures in report order."""
+    every case is written, the figure of all cases together; ``drawn`` gets the figures in report order.
+    ``on_written()`` runs here as soon as the last member is written."""
     from flexopt.results.figures import ALL_CASES, FIGURE_PARTS
 
     cases = {m.case: str(m.path) for m in members if m.draw is None}
     waiting = {m for m in todo if m.draw is None}
+    assessing = set(todo)
     parts: dict[str, dict[str, list[str]]] = {}
     with WorkerPool(jobs, WORKER_MODULES) as pool:
         for member in todo:
             pool.submit(member, run_member, source, member.case, member.draw, str(member.path))
         for key, result in pool.results():
-            if isinstance(key, Member):
-                member_done(key, (*result, []))
-                if figures is None or key.draw is not None:
-                    continue
+            if not isinstance(key, Member):
+                case, part = key
+                parts.setdefault(case, {})[part] = result
+                continue
+            member_done(key, (*result, []))
+            assessing.discard(key)
+            if figures is not None and key.draw is None:
                 waiting.discard(key)
                 if not waiting and len(cases) >= 2:  # the longest task left goes first: the last ones are short
                     pool.submit((ALL_CASES, "compare"), draw_compare, cases, str(figures / "compare.png"))
                 for part in LONGEST_FIRST:
                     pool.submit((key.case, part), draw_member, key.case, str(key.path), str(figures), (part,))
-            else:
-                case, part = key
-                parts.setdefault(case, {})[part] = result
+            if not assessing and on_written is not None:
+                on_written()  # while the workers draw the figures queued above
     for case, by_part in parts.items():
         drawn[case] = [Path(p) for part in FIGURE_PARTS + ("compare",) for p in by_part.get(part, [])]
 
@@ -486,7 +497,7 @@ def _by_substation(jobs_of: dict, substations: tuple[str, ...], jobs: int, sched
 
         on_dask(assess_part, tasks, scheduler, part_done)
     else:
-        in_processes(assess_part, tasks, jobs, part_done)
+        in_processes(assess_part, tasks, jobs, part_done, WORKER_MODULES)
 
 
 #: Temporary files beside a target: ``.NAME.XXXXXXXX.tmp`` (flexopt.files.atomic_path) or a write probe.

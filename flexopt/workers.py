@@ -87,8 +87,11 @@ class WorkerPool:
         atexit.register(_reap_resource_tracker)
         self.method = start_method()
         if self.method == "fork":
+            import gc
+
             for module in preload:
                 importlib.import_module(module)
+            gc.freeze()  # the collector of a worker then never walks (and so copies) the pages it shares with this one
         self.context = multiprocessing.get_context(self.method)
         self.jobs = jobs
         self._pool = None

@@ -301,12 +301,14 @@ class WrittenReport:
 
 
 def write_outputs(datasets: Mapping[str, xr.Dataset], folder: Path, figures: bool = True,
-                  drawn: Mapping[str, list[Path]] | None = None, extra: Sequence[FigureSection] = ()) -> WrittenReport:
+                  drawn: Mapping[str, list[Path]] | None = None, extra: Sequence[FigureSection] = (),
+                  tables: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> WrittenReport:
     """Tables (CSV, Markdown), figures (PNG; those of ``drawn`` cases already written) and report.html for
-    stored case datasets, in ``folder``. Without ``figures``: tables and a report without figures."""
+    stored case datasets, in ``folder``. Without ``figures``: tables and a report without figures. ``tables``:
+    Tables 3 and 4 of these datasets, written to ``folder`` already (``tables.write_tables``'s return)."""
     from flexopt.results.tables import write_tables
 
-    table3, table4 = write_tables(datasets, folder)
+    table3, table4 = tables if tables is not None else write_tables(datasets, folder)
     pictures: list[Path] = []
     if figures:
         from flexopt.results.figures import write_figures
