@@ -323,26 +323,28 @@ def draw_compare(paths: dict[str, str], figure: str) -> list[str]:
     from flexopt.results.figures import compare_bars
     from flexopt.results.store import writing
 
+    from flexopt.results.store import read_dataset
+
     with writing(figure):
-        return [str(compare_bars({case: _stored(path) for case, path in paths.items()}, Path(figure)))]
+        return [str(compare_bars({case: read_dataset(Path(path)) for case, path in paths.items()}, Path(figure)))]
 
 
 def _stored(path: str):
-    """The dataset stored at ``path``, read once per process while the file stays the same (a worker draws
-    several figures of one case, each a task of its own)."""
+    """The dataset stored at ``path``, read again only when another file is asked for or the file changed (a
+    worker draws the parts of one case's figures one after the other, each a task of its own); one dataset is
+    kept at a time, so that a year's large datasets do not pile up in memory."""
     from flexopt.results.store import read_dataset
 
     info = os.stat(path)
     key = (os.path.abspath(path), info.st_ino, info.st_size, info.st_mtime_ns)
-    if key not in _DATASETS:
-        if len(_DATASETS) >= 8:
-            _DATASETS.pop(next(iter(_DATASETS)))
-        _DATASETS[key] = read_dataset(Path(path))
-    return _DATASETS[key]
+    if key not in _DATASET:
+        _DATASET.clear()
+        _DATASET[key] = read_dataset(Path(path))
+    return _DATASET[key]
 
 
-#: The datasets this process read last, by (path, inode, size, modification time): see :func:`_stored`.
-_DATASETS: dict[tuple, object] = {}
+#: The dataset this process read last, by (path, inode, size, modification time): see :func:`_stored`.
+_DATASET: dict[tuple, object] = {}
 
 #: What the workers of a local parallel run need, imported once before they fork (see
 #: ``workers.WorkerPool``) rather than by each worker at its first task: the assessment and what it imports

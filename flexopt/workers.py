@@ -113,6 +113,10 @@ class WorkerPool:
             finally:
                 if main:
                     signal.signal(signal.SIGINT, previous)
+                if self.method == "fork":
+                    import gc
+
+                    gc.unfreeze()  # the workers have their own copy; this process collects as before
         else:
             future = self._pool.submit(function, *args)
         self._pending[future] = key
