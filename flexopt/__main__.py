@@ -2,6 +2,6 @@
 
 import sys
 
-from flexopt.cli import main
+from flexopt.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

@@ -120,3 +120,24 @@ def test_no_command_prints_help_and_fails(capsys):
 def test_version():
     result = run_cli("--version")
     assert result.returncode == 0 and result.stdout.startswith("flexopt ")
+
+
+def test_the_command_returns_mains_exit_code_and_leaves_the_last_collection_nothing_to_walk(monkeypatch, tmp_path):
+    """`flexopt` and `python -m flexopt` run :func:`entry`: main's exit code, then every object frozen so that the
+    interpreter's garbage collections at exit (about 1 s after a run) have nothing to walk."""
+    import gc
+    import tomllib
+    from pathlib import Path
+
+    from flexopt.cli import entry
+
+    scripts = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["flexopt"] == "flexopt.cli:entry"
+    bad = tmp_path / "bad.flex"
+    bad.write_text("scenario {\n")
+    monkeypatch.setattr(sys, "argv", ["flexopt", "check", "-q", str(bad)])
+    try:
+        assert entry() == 2
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
