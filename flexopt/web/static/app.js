@@ -122,7 +122,8 @@ async function check() {
   const status = $("check-status");
   if (data.ok) {
     status.className = "status good";
-    status.textContent = `OK: ${data.cases.length} cases` + (data.problems.length ? `, ${data.problems.length} warnings` : "");
+    const count = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+    status.textContent = `OK: ${count(data.cases.length, "case")}` + (data.problems.length ? `, ${count(data.problems.length, "warning")}` : "");
     state.cases = data.cases;
     renderRunCases();
   } else {
