@@ -58,9 +58,9 @@ def _reap_resource_tracker() -> None:
     import gc
     from multiprocessing import resource_tracker
 
-    gc.collect()
     tracker = resource_tracker._resource_tracker
-    if getattr(tracker, "_pid", None) is not None and hasattr(tracker, "_stop"):
+    if getattr(tracker, "_pid", None) is not None and hasattr(tracker, "_stop"):  # none runs beside forked workers
+        gc.collect()
         tracker._stop()
 
 
@@ -87,11 +87,8 @@ class WorkerPool:
         atexit.register(_reap_resource_tracker)
         self.method = start_method()
         if self.method == "fork":
-            import gc
-
             for module in preload:
                 importlib.import_module(module)
-            gc.freeze()  # the collector of a worker then never walks (and so copies) the pages it shares with this one
         self.context = multiprocessing.get_context(self.method)
         self.jobs = jobs
         self._pool = None
@@ -103,8 +100,12 @@ class WorkerPool:
         import threading
 
         if self._pool is None:  # the workers start here, with Ctrl-C ignored (they inherit it: the parent stops them)
+            import gc
+
             main = threading.current_thread() is threading.main_thread()
             previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+            if self.method == "fork":
+                gc.freeze()  # a worker's collector then never walks (and so copies) the pages it shares with this one
             try:
                 with _environment(SINGLE_THREADED):
                     self._pool = cf.ProcessPoolExecutor(max_workers=self.jobs, mp_context=self.context,
@@ -114,8 +115,6 @@ class WorkerPool:
                 if main:
                     signal.signal(signal.SIGINT, previous)
                 if self.method == "fork":
-                    import gc
-
                     gc.unfreeze()  # the workers have their own copy; this process collects as before
         else:
             future = self._pool.submit(function, *args)

@@ -350,13 +350,18 @@ def test_a_complete_dataset_is_recognised_and_a_stale_one_is_named(base):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("target", ["group", "parent"])
-def test_ctrl_c_with_jobs_stops_within_three_seconds_leaving_only_complete_files(base, tmp_path, target):
+#: `flexopt` with its workers spawned, as where forking is unsafe (another thread runs, or not Linux).
+SPAWNING = ("import sys, flexopt.workers as w; w.start_method = lambda: 'spawn'; "
+            "from flexopt.cli import entry; sys.exit(entry())")
+
+
+@pytest.mark.parametrize("target, method", [("group", "fork"), ("parent", "fork"), ("group", "spawn")])
+def test_ctrl_c_with_jobs_stops_within_three_seconds_leaving_only_complete_files(base, tmp_path, target, method):
     folder, path, reference, _ = base
     out = tmp_path / "mini"
-    process = subprocess.Popen([sys.executable, "-m", "flexopt", "run", str(path), "--out", str(tmp_path),
-                                "--jobs", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
+    command = [sys.executable, "-m", "flexopt"] if method == "fork" else [sys.executable, "-c", SPAWNING]
+    process = subprocess.Popen([*command, "run", str(path), "--out", str(tmp_path), "--jobs", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and not list(out.glob("*.nc")) and process.poll() is None:
         time.sleep(0.05)
