@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from flexopt.errors import FlexoptError, Problem
-from flexopt.workers import WorkerPool, in_processes
+from flexopt.workers import WorkerPool
 from flexopt.model import Case, PointOnFeeder, Position, Scenario
 
 if TYPE_CHECKING:
@@ -399,17 +399,17 @@ def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], j
                           member.label)
 
         substations = tuple(sub.name for sub in scenario.all_substations)
-        parallel = bool(scheduler) or jobs > 1
-        if parallel and len(substations) > 1:  # a region: one task per substation and member
-            _by_substation(jobs_of, substations, jobs, scheduler, progress, member_done)
+        if scheduler and len(substations) > 1:  # a region: one task per substation and member
+            _by_substation(jobs_of, substations, scheduler, progress, member_done)
+        elif jobs > 1 and (len(todo) > 1 or len(substations) > 1):
+            _in_worker_pool(source, members, todo, jobs, figures, drawn, member_done, on_written,
+                            substations if len(substations) > 1 else (), progress)
+            on_written = None
         elif scheduler:
             from flexopt.cluster import on_dask
 
             on_dask(assess_member, jobs_of, scheduler,
                     lambda member, result: member_done(member, result, f" on {scheduler}"))
-        elif jobs > 1 and len(todo) > 1:
-            _in_worker_pool(source, members, todo, jobs, figures, drawn, member_done, on_written)
-            on_written = None
         else:
             for member in todo:
                 def feeder_done(feeder, seconds, label=member.label):
@@ -447,8 +447,10 @@ LONGEST_FIRST = ("pq", "time", "curves", "chart")
 
 def _in_worker_pool(source: ScenarioText, members: list[Member], todo: list[Member], jobs: int,
                     figures: Path | None, drawn: dict, member_done: Callable,
-                    on_written: Callable[[], None] | None) -> None:
-    """Members in local worker processes, each figure part of an assessed case a task of its own once its
+                    on_written: Callable[[], None] | None, substations: tuple[str, ...] = (),
+                    progress: "Progress | None" = None) -> None:
+    """Members in local worker processes — a region's split into one task per substation, combined and written
+    here once its substations are all in —, each figure part of an assessed case a task of its own once its
     dataset is written (queued behind the assessments, so no worker idles while another draws), and, once
     every case is written, the figure of all cases together; ``drawn`` gets the figures in report order.
     ``on_written()`` runs here as soon as the last member is written."""
@@ -458,10 +460,25 @@ def _in_worker_pool(source: ScenarioText, members: list[Member], todo: list[Memb
     waiting = {m for m in todo if m.draw is None}
     assessing = set(todo)
     parts: dict[str, dict[str, list[str]]] = {}
+    regional: dict[Member, dict[str, tuple]] = {member: {} for member in todo}
     with WorkerPool(jobs, WORKER_MODULES) as pool:
         for member in todo:
-            pool.submit(member, run_member, source, member.case, member.draw, str(member.path))
+            if substations:
+                for substation in substations:
+                    pool.submit(Part(member, substation), assess_part, source, member.case, member.draw, substation)
+            else:
+                pool.submit(member, run_member, source, member.case, member.draw, str(member.path))
         for key, result in pool.results():
+            if isinstance(key, Part):
+                feeders, seconds = result
+                regional[key.member][key.substation] = feeders
+                if progress is not None:
+                    progress.feeder(key.member.label, key.substation,
+                                    f"  {key.label}: {len(feeders)} feeders {seconds:.1f} s")
+                if len(regional[key.member]) < len(substations):
+                    continue
+                key, result = key.member, run_member(source, key.member.case, key.member.draw, str(key.member.path),
+                                                     None, regional.pop(key.member))
             if not isinstance(key, Member):
                 case, part = key
                 parts.setdefault(case, {})[part] = result
@@ -480,10 +497,12 @@ def _in_worker_pool(source: ScenarioText, members: list[Member], todo: list[Memb
         drawn[case] = [Path(p) for part in FIGURE_PARTS + ("compare",) for p in by_part.get(part, [])]
 
 
-def _by_substation(jobs_of: dict, substations: tuple[str, ...], jobs: int, scheduler: str | None, progress,
+def _by_substation(jobs_of: dict, substations: tuple[str, ...], scheduler: str, progress,
                    member_done: Callable) -> None:
-    """A region's members, each split into one task per substation (in worker processes or on the cluster);
-    a member whose substations are all in is combined and written here, its figures drawn here."""
+    """A region's members on the cluster, each split into one task per substation; a member whose substations
+    are all in is combined and written here, its figures drawn here."""
+    from flexopt.cluster import on_dask
+
     tasks = {Part(member, sub): (args[0], args[1], args[2], sub) for member, args in jobs_of.items() for sub in substations}
     parts: dict[Member, dict[str, tuple]] = {member: {} for member in jobs_of}
 
@@ -494,12 +513,7 @@ def _by_substation(jobs_of: dict, substations: tuple[str, ...], jobs: int, sched
         if len(parts[part.member]) == len(substations):
             member_done(part.member, assess_member(*jobs_of[part.member], None, parts.pop(part.member)))
 
-    if scheduler:
-        from flexopt.cluster import on_dask
-
-        on_dask(assess_part, tasks, scheduler, part_done)
-    else:
-        in_processes(assess_part, tasks, jobs, part_done, WORKER_MODULES)
+    on_dask(assess_part, tasks, scheduler, part_done)
 
 
 #: Temporary files beside a target: ``.NAME.XXXXXXXX.tmp`` (flexopt.files.atomic_path) or a write probe.

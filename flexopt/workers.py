@@ -155,17 +155,6 @@ class WorkerPool:
             self._pool = None
 
 
-def in_processes(function: Callable, jobs_of: dict, jobs: int, on_result: Callable,
-                 preload: Sequence[str] = ()) -> None:
-    """``function(*jobs_of[key])`` for every key in at most ``jobs`` worker processes; ``on_result(key, result)``
-    here as each one finishes."""
-    with WorkerPool(min(jobs, len(jobs_of)), preload) as pool:
-        for key, args in jobs_of.items():
-            pool.submit(key, function, *args)
-        for key, result in pool.results():
-            on_result(key, result)
-
-
 def stop_pool(pool, grace: float = 1.0) -> None:
     """Stop a process pool now: queued members are dropped, running ones killed (their temporary files
     are removed by the caller); returns within about ``grace`` seconds plus the pool's own clean-up."""

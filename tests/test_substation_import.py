@@ -302,12 +302,12 @@ def region_runs(tmp_path_factory):
     path.write_text(HEADER + REGION.replace('from pandapower "create_cigre_network_mv"', 'from file "cigre.json"'),
                     encoding="utf-8")
     for jobs in (1, 2):
-        written = run_scenario(str(path), None, str(folder / f"jobs{jobs}"), quiet=True, jobs=jobs, figures=jobs == 1)
+        written = run_scenario(str(path), None, str(folder / f"jobs{jobs}"), quiet=True, jobs=jobs)
         assert list(written) == ["A"]
     return folder
 
 
-def test_a_region_run_with_one_task_per_substation_writes_the_same_dataset_as_a_serial_run(region_runs):
+def test_a_region_run_with_one_task_per_substation_writes_the_same_dataset_and_figures_as_a_serial_run(region_runs):
     import xarray as xr
 
     serial = xr.open_dataset(region_runs / "jobs1" / "region" / "A.nc")
@@ -317,6 +317,11 @@ def test_a_region_run_with_one_task_per_substation_writes_the_same_dataset_as_a_
         np.testing.assert_array_equal(serial[name].values, parallel[name].values)
     assert (region_runs / "jobs1" / "region" / "table4_substations.csv").read_text() == \
         (region_runs / "jobs2" / "region" / "table4_substations.csv").read_text()
+    figures = sorted(p.name for p in (region_runs / "jobs1" / "region").glob("*.png"))  # drawn by worker tasks too
+    assert figures and figures == sorted(p.name for p in (region_runs / "jobs2" / "region").glob("*.png"))
+    for name in figures:
+        assert (region_runs / "jobs1" / "region" / name).read_bytes() == \
+            (region_runs / "jobs2" / "region" / name).read_bytes(), name
 
 
 def test_a_regions_tables_add_up_its_substations_and_the_report_shows_the_region_first(region_runs):
