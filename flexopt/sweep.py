@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from flexopt.errors import FlexoptError, Problem
+from flexopt.results.figure_tasks import draw_compare, draw_member
 from flexopt.workers import WorkerPool
 from flexopt.model import Case, PointOnFeeder, Position, Scenario
 
@@ -306,45 +307,6 @@ def assess_member(source: ScenarioText, case_name: str, draw: int | None, path: 
         return path, seconds, []
     return path, seconds, draw_member(case_name, path, figures)
 
-
-def draw_member(case_name: str, path: str, figures: str, parts: tuple[str, ...] | None = None) -> list[str]:
-    """The case's figures (those of ``parts``, default all: see ``figures.FIGURE_PARTS``) drawn from its stored
-    dataset into the folder ``figures``; returns their paths."""
-    from flexopt.results.figures import FIGURE_PARTS, case_figures
-    from flexopt.results.store import writing
-
-    with writing(figures):
-        drawn = case_figures(_stored(path), case_name, Path(figures), FIGURE_PARTS if parts is None else parts)
-    return [str(p) for p in drawn]
-
-
-def draw_compare(paths: dict[str, str], figure: str) -> list[str]:
-    """compare.png of the cases whose stored datasets are ``paths`` (case: file, in the run's order)."""
-    from flexopt.results.figures import compare_bars
-    from flexopt.results.store import writing
-
-    from flexopt.results.store import read_dataset
-
-    with writing(figure):
-        return [str(compare_bars({case: read_dataset(Path(path)) for case, path in paths.items()}, Path(figure)))]
-
-
-def _stored(path: str):
-    """The dataset stored at ``path``, read again only when another file is asked for or the file changed (a
-    worker draws the parts of one case's figures one after the other, each a task of its own); one dataset is
-    kept at a time, so that a year's large datasets do not pile up in memory."""
-    from flexopt.results.store import read_dataset
-
-    info = os.stat(path)
-    key = (os.path.abspath(path), info.st_ino, info.st_size, info.st_mtime_ns)
-    if key not in _DATASET:
-        _DATASET.clear()
-        _DATASET[key] = read_dataset(Path(path))
-    return _DATASET[key]
-
-
-#: The dataset this process read last, by (path, inode, size, modification time): see :func:`_stored`.
-_DATASET: dict[tuple, object] = {}
 
 #: What the workers of a local parallel run need, imported once before they fork (see
 #: ``workers.WorkerPool``) rather than by each worker at its first task: the assessment and what it imports
