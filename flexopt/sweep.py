@@ -310,13 +310,13 @@ def assess_member(source: ScenarioText, case_name: str, draw: int | None, path: 
 
 #: What the workers of a local parallel run need, imported once before they fork (see
 #: ``workers.WorkerPool``) rather than by each worker at its first task: the assessment and what it imports
-#: only when it first runs (lightsim2grid's pandapower converter, HiGHS), the profile generators, storage
-#: (xarray asks dask for its scheduler when it writes netCDF) and the figures. Only a matter of speed:
-#: whatever is missing here a worker imports itself.
+#: only when it first runs (lightsim2grid's pandapower converter, HiGHS), the profile generators and storage
+#: (xarray asks dask for its scheduler when it writes netCDF); then, when figures are drawn, the figures.
+#: Only a matter of speed: whatever is missing here a worker imports itself.
 WORKER_MODULES = ("flexopt.engine.assess", "lightsim2grid.network", "highspy", "flexopt.compile.profiles",
                   "pvlib", "windpowerlib", "demandlib", "demandlib.particular_profiles", "scipy.fftpack",
-                  "flexopt.language.summary", "flexopt.results.store", "netCDF4", "dask.array", "distributed",
-                  "flexopt.results.figures", "flexopt.results.pq_chart", "flexopt.results.year_figures")
+                  "flexopt.language.summary", "flexopt.results.store", "netCDF4", "dask.array", "distributed")
+FIGURE_MODULES = ("flexopt.results.figures", "flexopt.results.pq_chart", "flexopt.results.year_figures")
 
 
 def run_sweep(source: ScenarioText, scenario: Scenario, members: list[Member], jobs: int = 1,
@@ -423,7 +423,8 @@ def _in_worker_pool(source: ScenarioText, members: list[Member], todo: list[Memb
     assessing = set(todo)
     parts: dict[str, dict[str, list[str]]] = {}
     regional: dict[Member, dict[str, tuple]] = {member: {} for member in todo}
-    with WorkerPool(jobs, WORKER_MODULES) as pool:
+    tasks = len(todo) * max(1, len(substations)) + (0 if figures is None else len(waiting) * len(LONGEST_FIRST) + 1)
+    with WorkerPool(min(jobs, tasks), WORKER_MODULES + (() if figures is None else FIGURE_MODULES)) as pool:
         for member in todo:
             if substations:
                 for substation in substations:
@@ -432,15 +433,11 @@ def _in_worker_pool(source: ScenarioText, members: list[Member], todo: list[Memb
                 pool.submit(member, run_member, source, member.case, member.draw, str(member.path))
         for key, result in pool.results():
             if isinstance(key, Part):
-                feeders, seconds = result
-                regional[key.member][key.substation] = feeders
-                if progress is not None:
-                    progress.feeder(key.member.label, key.substation,
-                                    f"  {key.label}: {len(feeders)} feeders {seconds:.1f} s")
-                if len(regional[key.member]) < len(substations):
+                complete = _substation_done(regional, key, result, len(substations), progress)
+                if complete is None:
                     continue
                 key, result = key.member, run_member(source, key.member.case, key.member.draw, str(key.member.path),
-                                                     None, regional.pop(key.member))
+                                                     None, complete)
             if not isinstance(key, Member):
                 case, part = key
                 parts.setdefault(case, {})[part] = result
@@ -469,13 +466,21 @@ def _by_substation(jobs_of: dict, substations: tuple[str, ...], scheduler: str, 
     parts: dict[Member, dict[str, tuple]] = {member: {} for member in jobs_of}
 
     def part_done(part: Part, result: tuple) -> None:
-        feeders, seconds = result
-        parts[part.member][part.substation] = feeders
-        progress.feeder(part.member.label, part.substation, f"  {part.label}: {len(feeders)} feeders {seconds:.1f} s")
-        if len(parts[part.member]) == len(substations):
-            member_done(part.member, assess_member(*jobs_of[part.member], None, parts.pop(part.member)))
+        complete = _substation_done(parts, part, result, len(substations), progress)
+        if complete is not None:
+            member_done(part.member, assess_member(*jobs_of[part.member], None, complete))
 
     on_dask(assess_part, tasks, scheduler, part_done)
+
+
+def _substation_done(parts: dict, part: Part, result: tuple, substations: int, progress) -> dict | None:
+    """Keep one substation's assessed feeders (``assess_part``'s result) among its member's ``parts`` and tell
+    ``progress``; returns the member's feeders by substation once all ``substations`` are in (None before)."""
+    feeders, seconds = result
+    parts[part.member][part.substation] = feeders
+    if progress is not None:
+        progress.feeder(part.member.label, part.substation, f"  {part.label}: {len(feeders)} feeders {seconds:.1f} s")
+    return parts.pop(part.member) if len(parts[part.member]) == substations else None
 
 
 #: Temporary files beside a target: ``.NAME.XXXXXXXX.tmp`` (flexopt.files.atomic_path) or a write probe.
